@@ -1,0 +1,105 @@
+// Training-mode batch normalisation over (n, hw) per channel, forward and backward; channels run in
+// parallel and statistics accumulate in double.
+#include <cmath>
+
+#include "kernels.h"
+#include "runtime.h"
+
+namespace ns {
+namespace {
+
+template <class T>
+void forward(int64_t n, int64_t c, int64_t hw, const T* x, const T* gamma, const T* beta, double eps, T* y, T* mean,
+             T* invstd, T* var_unbiased) {
+  const double count = static_cast<double>(n) * hw;
+  parallel_for(c, 1, [&](int64_t b, int64_t e) {
+    for (int64_t ch = b; ch < e; ++ch) {
+      double sum = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        const T* p = x + (i * c + ch) * hw;
+        for (int64_t k = 0; k < hw; ++k) sum += p[k];
+      }
+      const double mu = sum / count;
+      double sq = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        const T* p = x + (i * c + ch) * hw;
+        for (int64_t k = 0; k < hw; ++k) {
+          const double dev = p[k] - mu;
+          sq += dev * dev;
+        }
+      }
+      const double var = sq / count;
+      const double inv = 1.0 / std::sqrt(var + eps);
+      mean[ch] = static_cast<T>(mu);
+      invstd[ch] = static_cast<T>(inv);
+      var_unbiased[ch] = static_cast<T>(count > 1 ? sq / (count - 1) : var);
+      const double scale = inv * (gamma ? static_cast<double>(gamma[ch]) : 1.0);
+      const double shift = (beta ? static_cast<double>(beta[ch]) : 0.0) - mu * scale;
+      const T s = static_cast<T>(scale), t = static_cast<T>(shift);
+      for (int64_t i = 0; i < n; ++i) {
+        const T* p = x + (i * c + ch) * hw;
+        T* q = y + (i * c + ch) * hw;
+        for (int64_t k = 0; k < hw; ++k) q[k] = p[k] * s + t;
+      }
+    }
+  });
+}
+
+template <class T>
+void backward(int64_t n, int64_t c, int64_t hw, const T* x, const T* dy, const T* gamma, const T* mean,
+              const T* invstd, T* dx, T* dgamma, T* dbeta) {
+  const double count = static_cast<double>(n) * hw;
+  parallel_for(c, 1, [&](int64_t b, int64_t e) {
+    for (int64_t ch = b; ch < e; ++ch) {
+      const double mu = mean[ch], inv = invstd[ch];
+      double sum_dy = 0, sum_dy_xhat = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        const T* p = x + (i * c + ch) * hw;
+        const T* g = dy + (i * c + ch) * hw;
+        for (int64_t k = 0; k < hw; ++k) {
+          sum_dy += g[k];
+          sum_dy_xhat += g[k] * ((p[k] - mu) * inv);
+        }
+      }
+      if (dgamma) dgamma[ch] = static_cast<T>(sum_dy_xhat);
+      if (dbeta) dbeta[ch] = static_cast<T>(sum_dy);
+      // dx = γ·invstd·(dy − mean(dy) − x̂·mean(dy·x̂))
+      const double k = (gamma ? static_cast<double>(gamma[ch]) : 1.0) * inv;
+      const double mean_dy = sum_dy / count, mean_dy_xhat = sum_dy_xhat / count;
+      for (int64_t i = 0; i < n; ++i) {
+        const T* p = x + (i * c + ch) * hw;
+        const T* g = dy + (i * c + ch) * hw;
+        T* q = dx + (i * c + ch) * hw;
+        for (int64_t j = 0; j < hw; ++j)
+          q[j] = static_cast<T>(k * (g[j] - mean_dy - (p[j] - mu) * inv * mean_dy_xhat));
+      }
+    }
+  });
+}
+
+}  // namespace
+}  // namespace ns
+
+extern "C" {
+
+int ns_cpu_batch_norm_forward(ns_dtype dt, int64_t n, int64_t c, int64_t hw, const void* x, const void* gamma,
+                              const void* beta, double eps, void* y, void* mean, void* invstd, void* var_unbiased) {
+  return ns::dispatch_float(dt, [&](auto zero) {
+    using T = decltype(zero);
+    ns::forward<T>(n, c, hw, static_cast<const T*>(x), static_cast<const T*>(gamma), static_cast<const T*>(beta), eps,
+                   static_cast<T*>(y), static_cast<T*>(mean), static_cast<T*>(invstd), static_cast<T*>(var_unbiased));
+  });
+}
+
+int ns_cpu_batch_norm_backward(ns_dtype dt, int64_t n, int64_t c, int64_t hw, const void* x, const void* dy,
+                               const void* gamma, const void* mean, const void* invstd, void* dx, void* dgamma,
+                               void* dbeta) {
+  return ns::dispatch_float(dt, [&](auto zero) {
+    using T = decltype(zero);
+    ns::backward<T>(n, c, hw, static_cast<const T*>(x), static_cast<const T*>(dy), static_cast<const T*>(gamma),
+                    static_cast<const T*>(mean), static_cast<const T*>(invstd), static_cast<T*>(dx),
+                    static_cast<T*>(dgamma), static_cast<T*>(dbeta));
+  });
+}
+
+}  // extern "C"
