@@ -1,0 +1,98 @@
+/**
+ * Shared benchmark machinery: best-of timing, a PyTorch peer run in a subprocess on the same shapes,
+ * table printing and JSON results under bench/results/.
+ */
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import { packageRoot } from '../lib/backend/native';
+
+/** Timing of one workload: best and median seconds over the repetitions. */
+export interface Timing {
+  best: number;
+  median: number;
+  reps: number;
+}
+
+/** Runs `fn` `warmup` times, then until `minReps` runs and `minSeconds` have passed; returns best/median. */
+export function time(fn: () => void, { warmup = 2, minReps = 5, minSeconds = 1 } = {}): Timing {
+  for (let i = 0; i < warmup; i++) fn();
+  const samples: number[] = [];
+  const start = process.hrtime.bigint();
+  while (samples.length < minReps || Number(process.hrtime.bigint() - start) / 1e9 < minSeconds) {
+    const t0 = process.hrtime.bigint();
+    fn();
+    samples.push(Number(process.hrtime.bigint() - t0) / 1e9);
+    if (samples.length >= 200) break;
+  }
+  samples.sort((a, b) => a - b);
+  return { best: samples[0], median: samples[samples.length >> 1], reps: samples.length };
+}
+
+let torchPython: string | null | undefined;
+
+/** A python3 that imports torch, or null (then the peer column is left out). */
+export function findTorch(): string | null {
+  if (torchPython !== undefined) return torchPython;
+  torchPython = null;
+  for (const py of ['python3', '/usr/bin/python3']) {
+    const r = spawnSync(py, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' });
+    if (r.status === 0) {
+      torchPython = py;
+      break;
+    }
+  }
+  return torchPython;
+}
+
+/**
+ * Runs a Python snippet that defines `run(args)` returning a JSON-able result, with torch imported and
+ * set to `threads` threads. Returns the result or null when torch is unavailable.
+ */
+export function runTorch<T>(snippet: string, args: unknown, threads: number): T | null {
+  const py = findTorch();
+  if (!py) return null;
+  const program = [
+    'import json, sys, time, torch',
+    `torch.set_num_threads(${threads})`,
+    'def best_of(fn, warmup=2, min_reps=5, min_seconds=1.0):',
+    '    for _ in range(warmup): fn()',
+    '    samples = []',
+    '    start = time.perf_counter()',
+    '    while len(samples) < min_reps or time.perf_counter() - start < min_seconds:',
+    '        t0 = time.perf_counter(); fn(); samples.append(time.perf_counter() - t0)',
+    '        if len(samples) >= 200: break',
+    '    samples.sort()',
+    '    return {"best": samples[0], "median": samples[len(samples) // 2], "reps": len(samples)}',
+    snippet,
+    'print(json.dumps(run(json.loads(sys.argv[1]))))',
+  ].join('\n');
+  const r = spawnSync(py, ['-c', program, JSON.stringify(args)], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  if (r.status !== 0) throw new Error(`torch peer failed: ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as T;
+}
+
+/** Prints rows as an aligned table. */
+export function printTable(title: string, header: string[], rows: (string | number)[][]): void {
+  const cells = [header, ...rows.map((r) => r.map((c) => (typeof c === 'number' ? formatNumber(c) : c)))];
+  const widths = header.map((_, i) => Math.max(...cells.map((r) => String(r[i] ?? '').length)));
+  console.log(`\n${title}`);
+  cells.forEach((r, k) => {
+    console.log(r.map((c, i) => String(c ?? '').padStart(widths[i])).join('  '));
+    if (k === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  });
+}
+
+function formatNumber(x: number): string {
+  if (!Number.isFinite(x)) return String(x);
+  return Math.abs(x) >= 100 ? x.toFixed(0) : Math.abs(x) >= 10 ? x.toFixed(1) : x.toFixed(2);
+}
+
+/** Writes bench/results/<name>.json and returns its path. */
+export function writeResults(name: string, results: unknown): string {
+  const dir = path.join(packageRoot, 'bench', 'results');
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `${name}.json`);
+  fs.writeFileSync(file, JSON.stringify(results, null, 2) + '\n');
+  return file;
+}
