@@ -29,6 +29,8 @@ export type { Axes } from './ops/reduce';
 export { reshape, flatten, squeeze, unsqueeze, permute, transpose, slice, concat, stack, broadcastTo } from './ops/shape';
 export { matmul, linear } from './ops/matmul';
 export { conv2d } from './ops/conv';
+export { similarityConv2d, dynamicConv2d, similarityForm } from './ops/similarity';
+export type { SimilarityConv2dOptions, SimilarityForm } from './ops/similarity';
 export type { Conv2dOptions } from './ops/conv';
 export { maxPool2d, avgPool2d, globalAvgPool2d } from './ops/pool';
 export type { Pool2dOptions, AvgPool2dOptions } from './ops/pool';

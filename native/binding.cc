@@ -87,6 +87,13 @@ Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// workspacePeak(reset): most scratch bytes in use at once since the last reset.
+Napi::Value WorkspacePeak(const Napi::CallbackInfo& info) {
+  Args args(info, "workspacePeak", 1);
+  int reset = static_cast<int>(args.integer(0, "reset", 0, 1));
+  return Napi::Number::New(info.Env(), static_cast<double>(ns_cpu_workspace_peak_bytes(reset)));
+}
+
 Napi::Value WorkspaceTrim(const Napi::CallbackInfo& info) {
   Args args(info, "workspaceTrim", 0);
   ns_cpu_workspace_trim();
@@ -322,6 +329,57 @@ Napi::Value Conv2dBackwardWeight(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// The similarity matrix m of a dynamic form: [n, K, ho, wo] (diagonal) or [n, K·K, ho, wo] (spatial).
+int64_t similarity_m_size(const Args& args, const ns_conv2d_desc& d, int spatial) {
+  if (d.groups != 1) throw args.range("groups expected 1 but got " + std::to_string(d.groups));
+  const int64_t taps = d.kh * d.kw;
+  return args.mul(args.mul(args.mul(d.n, spatial ? args.mul(taps, taps, "m size") : taps, "m size"), d.ho, "m size"),
+                  d.wo, "m size");
+}
+
+// similarityConv2dForward(dims, spatial, x, w, m, bias, y)
+Napi::Value SimilarityConv2dForward(const Napi::CallbackInfo& info) {
+  Args args(info, "similarityConv2dForward", 7);
+  ns_conv2d_desc d = conv_desc(args, 0);
+  int spatial = static_cast<int>(args.integer(1, "spatial", 0, 1));
+  Array x = args.array(2, "x"), w = args.array(3, "w"), m = args.array(4, "m"), bias = args.array(5, "bias", true),
+        y = args.array(6, "y");
+  ns_dtype dt = common_float_dtype(args, {{"x", &x}, {"w", &w}, {"m", &m}, {"bias", &bias}, {"y", &y}});
+  args.expect_length(x, "x", conv_x_size(d));
+  args.expect_length(w, "w", conv_w_size(args, d));
+  args.expect_length(m, "m", similarity_m_size(args, d, spatial));
+  if (bias.present) args.expect_length(bias, "bias", d.f);
+  args.expect_length(y, "y", conv_y_size(d));
+  check_status(args, ns_cpu_similarity_conv2d_forward(dt, &d, spatial, x.data, w.data, m.data,
+                                                      bias.present ? bias.data : nullptr, y.data));
+  return info.Env().Undefined();
+}
+
+// similarityConv2dBackward(dims, spatial, x, w, m, dy, dx, dw, dm, dbias): outputs may be null.
+Napi::Value SimilarityConv2dBackward(const Napi::CallbackInfo& info) {
+  Args args(info, "similarityConv2dBackward", 10);
+  ns_conv2d_desc d = conv_desc(args, 0);
+  int spatial = static_cast<int>(args.integer(1, "spatial", 0, 1));
+  Array x = args.array(2, "x"), w = args.array(3, "w"), m = args.array(4, "m"), dy = args.array(5, "dy"),
+        dx = args.array(6, "dx", true), dw = args.array(7, "dw", true), dm = args.array(8, "dm", true),
+        db = args.array(9, "dbias", true);
+  ns_dtype dt = common_float_dtype(args, {{"x", &x}, {"w", &w}, {"m", &m}, {"dy", &dy}, {"dx", &dx}, {"dw", &dw},
+                                          {"dm", &dm}, {"dbias", &db}});
+  const int64_t m_size = similarity_m_size(args, d, spatial);
+  args.expect_length(x, "x", conv_x_size(d));
+  args.expect_length(w, "w", conv_w_size(args, d));
+  args.expect_length(m, "m", m_size);
+  args.expect_length(dy, "dy", conv_y_size(d));
+  if (dx.present) args.expect_length(dx, "dx", conv_x_size(d));
+  if (dw.present) args.expect_length(dw, "dw", conv_w_size(args, d));
+  if (dm.present) args.expect_length(dm, "dm", m_size);
+  if (db.present) args.expect_length(db, "dbias", d.f);
+  check_status(args, ns_cpu_similarity_conv2d_backward(dt, &d, spatial, x.data, w.data, m.data, dy.data,
+                                                       dx.present ? dx.data : nullptr, dw.present ? dw.data : nullptr,
+                                                       dm.present ? dm.data : nullptr, db.present ? db.data : nullptr));
+  return info.Env().Undefined();
+}
+
 // dims = [n, c, h, w, kh, kw, strideH, strideW, padH, padW, ceilMode]
 ns_pool2d_desc pool_desc(const Args& args, size_t i) {
   std::vector<int64_t> v = args.integers(i, "dims", 11, 0, kMaxDim);
@@ -506,13 +564,15 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   struct Entry { const char* name; Napi::Value (*fn)(const Napi::CallbackInfo&); };
   const Entry entries[] = {
       {"runtimeInfo", RuntimeInfo},     {"setNumThreads", SetNumThreads},
-      {"workspaceTrim", WorkspaceTrim}, {"unary", Unary},
+      {"workspaceTrim", WorkspaceTrim}, {"workspacePeak", WorkspacePeak},
+      {"unary", Unary},
       {"unaryBackward", UnaryBackward}, {"binary", Binary},
       {"copy", Copy},                   {"cast", Cast},
       {"reduce", Reduce},               {"argmax", Argmax},
       {"softmax", Softmax},             {"softmaxBackward", SoftmaxBackward},
       {"matmul", Matmul},               {"conv2dForward", Conv2dForward},
       {"conv2dBackwardInput", Conv2dBackwardInput}, {"conv2dBackwardWeight", Conv2dBackwardWeight},
+      {"similarityConv2dForward", SimilarityConv2dForward}, {"similarityConv2dBackward", SimilarityConv2dBackward},
       {"maxPool2d", MaxPool2d},         {"maxPool2dBackward", MaxPool2dBackward},
       {"avgPool2d", AvgPool2d},         {"avgPool2dBackward", AvgPool2dBackward},
       {"batchNormForward", BatchNormForward}, {"batchNormBackward", BatchNormBackward},

@@ -37,6 +37,8 @@ size_t ns_cpu_workspace_cached_bytes(void);
 size_t ns_cpu_workspace_in_use_bytes(void);
 /* Release cached scratch memory that is not in use. */
 void ns_cpu_workspace_trim(void);
+/* Most scratch bytes in use at once since the last reset; reset != 0 starts a new measurement. */
+size_t ns_cpu_workspace_peak_bytes(int reset);
 
 /* ----------------------------------------------------------- elementwise */
 
@@ -116,6 +118,22 @@ int ns_cpu_conv2d_backward_input(ns_dtype dt, const ns_conv2d_desc* d, const voi
 /* dw = ∂y/∂w ᵀ dy (overwrites dw); dbias[f] = Σ dy[:, f] when dbias is not NULL. */
 int ns_cpu_conv2d_backward_weight(ns_dtype dt, const ns_conv2d_desc* d, const void* x, const void* dy,
                                   void* dw, void* dbias);
+
+/* ------------------------------------------------------ neural similarity */
+
+/* Dynamic neural-similarity convolution (d->groups must be 1), K = kh·kw taps, tap a = i·kw + j:
+ *   y[n,f,p] = bias[f] + Σ_{c,a} w[f,c,a] · X̃[n,c,a,p],   X̃[n,c,a,p] = Σ_b M_{n,p}[a,b] · P[n,c,b,p]
+ * where P[n,c,b,p] is input channel c at tap b of output position p's patch (zero outside the image) and
+ * M_{n,p} comes from m: spatial → M_{n,p}[a,b] = m[n, a·K + b, p] (m is [n, K·K, ho, wo]); diagonal →
+ * M_{n,p} = diag(m[n, :, p]) (m is [n, K, ho, wo]). X̃ is formed panel by panel inside the GEMM's packing
+ * and is never stored whole. */
+int ns_cpu_similarity_conv2d_forward(ns_dtype dt, const ns_conv2d_desc* d, int spatial, const void* x, const void* w,
+                                     const void* m, const void* bias, void* y);
+/* Gradients of the forward for upstream dy (each output overwritten; NULL when not wanted):
+ * dw = Σ dy·X̃, dX̃ = wᵀ·dy, dm from dX̃·Pᵀ, dx from Mᵀ·dX̃ scattered back (col2im), dbias = Σ dy. */
+int ns_cpu_similarity_conv2d_backward(ns_dtype dt, const ns_conv2d_desc* d, int spatial, const void* x,
+                                      const void* w, const void* m, const void* dy, void* dx, void* dw, void* dm,
+                                      void* dbias);
 
 /* ---------------------------------------------------------------- pooling */
 

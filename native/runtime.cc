@@ -1,6 +1,7 @@
 // Thread pool and scratch-memory cache shared by the CPU kernels.
 #include "runtime.h"
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdlib>
@@ -120,6 +121,7 @@ struct ScratchCache {
   std::multimap<size_t, void*> free_blocks;
   size_t cached = 0;  // bytes in free_blocks
   size_t in_use = 0;  // bytes handed out
+  size_t peak = 0;    // most bytes handed out at once since the last reset
 };
 
 ScratchCache& cache() {
@@ -145,6 +147,7 @@ Scratch::Scratch(size_t bytes) : ptr_(nullptr), size_(0) {
       c.free_blocks.erase(it);
       c.cached -= size_;
       c.in_use += size_;
+      c.peak = std::max(c.peak, c.in_use);
       return;
     }
   }
@@ -155,6 +158,7 @@ Scratch::Scratch(size_t bytes) : ptr_(nullptr), size_(0) {
   size_ = rounded;
   std::lock_guard<std::mutex> lock(c.mutex);
   c.in_use += size_;
+  c.peak = std::max(c.peak, c.in_use);
 }
 
 Scratch::~Scratch() {
@@ -179,6 +183,12 @@ size_t ns_cpu_workspace_cached_bytes(void) {
 size_t ns_cpu_workspace_in_use_bytes(void) {
   std::lock_guard<std::mutex> lock(ns::cache().mutex);
   return ns::cache().in_use;
+}
+size_t ns_cpu_workspace_peak_bytes(int reset) {
+  std::lock_guard<std::mutex> lock(ns::cache().mutex);
+  size_t peak = ns::cache().peak;
+  if (reset) ns::cache().peak = ns::cache().in_use;
+  return peak;
 }
 void ns_cpu_workspace_trim(void) {
   auto& c = ns::cache();

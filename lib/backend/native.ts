@@ -26,6 +26,7 @@ export interface NativeBinding {
   runtimeInfo(): RuntimeInfo;
   setNumThreads(threads: number): void;
   workspaceTrim(): void;
+  workspacePeak(reset: number): number;
   unary(op: number, x: TypedArray, y: TypedArray, alpha: number): void;
   unaryBackward(op: number, x: TypedArray, y: TypedArray, dy: TypedArray, dx: TypedArray, alpha: number): void;
   binary(op: number, shape: Ints, strideA: Ints, strideB: Ints, a: TypedArray, b: TypedArray, out: TypedArray): void;
@@ -42,6 +43,11 @@ export interface NativeBinding {
   conv2dForward(dims: Ints, x: TypedArray, w: TypedArray, bias: TypedArray | null, y: TypedArray): void;
   conv2dBackwardInput(dims: Ints, dy: TypedArray, w: TypedArray, dx: TypedArray): void;
   conv2dBackwardWeight(dims: Ints, x: TypedArray, dy: TypedArray, dw: TypedArray, dbias: TypedArray | null): void;
+  similarityConv2dForward(dims: Ints, spatial: number, x: TypedArray, w: TypedArray, m: TypedArray,
+                          bias: TypedArray | null, y: TypedArray): void;
+  similarityConv2dBackward(dims: Ints, spatial: number, x: TypedArray, w: TypedArray, m: TypedArray, dy: TypedArray,
+                           dx: TypedArray | null, dw: TypedArray | null, dm: TypedArray | null,
+                           dbias: TypedArray | null): void;
   maxPool2d(dims: Ints, x: TypedArray, y: TypedArray, argmax: Int32Array): void;
   maxPool2dBackward(dims: Ints, dy: TypedArray, argmax: Int32Array, dx: TypedArray): void;
   avgPool2d(dims: Ints, countIncludePad: number, x: TypedArray, y: TypedArray): void;

@@ -1,0 +1,122 @@
+/**
+ * Neural similarity convolution (DESIGN.md §2): y[f,p] = Σ_{c,a,b} w[f,c,a] · M_p[a,b] · P_p[c,b] (+ bias[f]),
+ * and dynamic filters (a kernel per sample).
+ *
+ * Static forms of M fold into the weight (w' = w·M, one small contraction) and run as conv2d; their
+ * gradients come from the parts. Dynamic forms run a fused native kernel whose packing applies M_p to
+ * each patch, with its own backward.
+ */
+import { native } from '../backend/native';
+import { Tensor, formatShape } from '../tensor';
+import { record } from '../autograd/node';
+import { checkOptions, checkRank, checkSameDtype, floatTensor } from './util';
+import { Conv2dOptions, checkBias, conv2d, conv2dRaw, convGeometry } from './conv';
+import { mul, add } from './elementwise';
+import { matmul } from './matmul';
+import { reshape } from './shape';
+
+/** Options of similarityConv2d (as conv2d's, without groups). */
+export type SimilarityConv2dOptions = Omit<Conv2dOptions, 'groups'>;
+
+/** The five forms of M, told apart by the shape of m. */
+export type SimilarityForm = 'static-diagonal' | 'static-spatial' | 'static-full' | 'dynamic-diagonal' | 'dynamic-spatial';
+
+/**
+ * Which form an m of this shape is for a kernel of `taps` = kh·kw taps over `c` channels, producing
+ * `n` × ho × wo outputs; null when it fits none.
+ */
+export function similarityForm(m: readonly number[], c: number, taps: number, n: number, ho: number, wo: number): SimilarityForm | null {
+  if (m.length === 1 && m[0] === taps) return 'static-diagonal';
+  if (m.length === 2 && m[0] === taps && m[1] === taps) return 'static-spatial';
+  if (m.length === 2 && m[0] === c * taps && m[1] === c * taps) return 'static-full';
+  if (m.length === 4 && m[0] === n && m[2] === ho && m[3] === wo) {
+    if (m[1] === taps) return 'dynamic-diagonal';
+    if (m[1] === taps * taps) return 'dynamic-spatial';
+  }
+  return null;
+}
+
+/**
+ * Neural similarity convolution: x [N, C, H, W], w [F, C, kh, kw] and m in one of five forms (K = kh·kw):
+ * static diagonal [K], static spatial [K, K], static full [C·K, C·K] (index c·K + a), dynamic diagonal
+ * [N, K, Ho, Wo] or dynamic spatial [N, K·K, Ho, Wo] (index a·K + b). → [N, F, Ho, Wo].
+ * With M = I every form is conv2d(x, w).
+ */
+export function similarityConv2d(x: Tensor, w: Tensor, m: Tensor, options?: SimilarityConv2dOptions): Tensor {
+  const op = 'similarityConv2d';
+  floatTensor(op, 'x', x);
+  floatTensor(op, 'w', w);
+  floatTensor(op, 'm', m);
+  const o = checkOptions(op, options);
+  if ((o as Conv2dOptions).groups !== undefined && (o as Conv2dOptions).groups !== 1) {
+    throw new RangeError(`${op}: expected no groups option (similarity convolutions are not grouped) but got groups ${(o as Conv2dOptions).groups}`);
+  }
+  checkRank(op, 'w', w, 4, '[F, C, kh, kw]');
+  checkSameDtype(op, x, 'x', w, 'w');
+  checkSameDtype(op, x, 'x', m, 'm');
+  const [f, cw, kh, kw] = w.shape;
+  if (f < 1 || kh < 1 || kw < 1) throw new RangeError(`${op}: expected a non-empty kernel but got w of shape ${formatShape(w.shape)}`);
+  const g = convGeometry(op, x, f, cw, kh, kw, { ...o, groups: 1 });
+  if (g.n === 0 || g.c === 0) throw new RangeError(`${op}: expected a non-empty input but got x of shape ${formatShape(x.shape)}`);
+  const bias = checkBias(op, o.bias, f, x);
+  const taps = kh * kw;
+  const form = similarityForm(m.shape, g.c, taps, g.n, g.ho, g.wo);
+  if (!form) {
+    const k = taps, ck = g.c * taps;
+    let hint = '';
+    if (m.rank === 4 && m.shape[0] === g.n && (m.shape[1] === k || m.shape[1] === k * k)) {
+      hint = ` (a dynamic m must match the output's spatial size ${g.ho}×${g.wo}, got ${m.shape[2]}×${m.shape[3]})`;
+    } else if (m.rank === 4 && m.shape[0] === g.n) {
+      hint = ` (its K = ${m.shape[1]} matches neither the kernel's K = ${k} nor K·K = ${k * k})`;
+    }
+    throw new RangeError(`${op}: expected m of shape [${k}], [${k}, ${k}], [${ck}, ${ck}], [${g.n}, ${k}, ${g.ho}, ${g.wo}] or [${g.n}, ${k * k}, ${g.ho}, ${g.wo}] for a ${kh}×${kw} kernel over ${g.c} channels but got ${formatShape(m.shape)}${hint}`);
+  }
+  if (form.startsWith('static')) {
+    return conv2dRaw(op, x, foldWeight(w, m, form), bias, g);
+  }
+  const spatial = form === 'dynamic-spatial' ? 1 : 0;
+  const y = Tensor.empty([g.n, f, g.ho, g.wo], x.dtype);
+  native.similarityConv2dForward(g.dims, spatial, x.values, w.values, m.values, bias ? bias.values : null, y.values);
+  return record(op, [x, w, m, bias], y, (dy) => {
+    const dx = x.requiresGrad ? Tensor.empty(x.shape, x.dtype) : null;
+    const dw = w.requiresGrad ? Tensor.empty(w.shape, w.dtype) : null;
+    const dm = m.requiresGrad ? Tensor.empty(m.shape, m.dtype) : null;
+    const db = bias?.requiresGrad ? Tensor.empty(bias.shape, bias.dtype) : null;
+    native.similarityConv2dBackward(g.dims, spatial, x.values, w.values, m.values, dy.values, dx?.values ?? null,
+      dw?.values ?? null, dm?.values ?? null, db?.values ?? null);
+    return [dx, dw, dm, db];
+  });
+}
+
+/** w'[f,c,b] = Σ_a w[f,c,a]·M[a,b] (as a differentiable composite: gradients reach w and m). */
+function foldWeight(w: Tensor, m: Tensor, form: SimilarityForm): Tensor {
+  const [f, c, kh, kw] = w.shape;
+  const taps = kh * kw;
+  if (form === 'static-diagonal') return mul(w, reshape(m, [1, 1, kh, kw]));
+  const rows = form === 'static-spatial' ? reshape(w, [f * c, taps]) : reshape(w, [f, c * taps]);
+  return reshape(matmul(rows, m), w.shape);
+}
+
+/**
+ * Dynamic filters: every sample n is convolved with its own kernel w[n]: x [N, C, H, W],
+ * w [N, F, C, kh, kw] → [N, F, Ho, Wo]; bias [F] is shared. (Runs as one grouped convolution.)
+ */
+export function dynamicConv2d(x: Tensor, w: Tensor, options?: SimilarityConv2dOptions): Tensor {
+  const op = 'dynamicConv2d';
+  floatTensor(op, 'x', x);
+  floatTensor(op, 'w', w);
+  const o = checkOptions(op, options);
+  checkRank(op, 'x', x, 4, '[N, C, H, W]');
+  checkRank(op, 'w', w, 5, '[N, F, C, kh, kw]');
+  checkSameDtype(op, x, 'x', w, 'w');
+  const [n, c, h, wd] = x.shape;
+  const [wn, f, wc, kh, kw] = w.shape;
+  if (wn !== n) throw new RangeError(`${op}: expected w to hold one kernel per sample (${n}) but got shape ${formatShape(w.shape)}`);
+  if (wc !== c) throw new RangeError(`${op}: expected w to have ${c} input channels (x is ${formatShape(x.shape)}) but got shape ${formatShape(w.shape)}`);
+  if (n === 0 || f === 0 || kh === 0 || kw === 0) throw new RangeError(`${op}: expected non-empty tensors but got x ${formatShape(x.shape)} and w ${formatShape(w.shape)}`);
+  const bias = checkBias(op, o.bias, f, x);
+  const y = conv2d(reshape(x, [1, n * c, h, wd]), reshape(w, [n * f, c, kh, kw]),
+    { stride: o.stride, padding: o.padding, dilation: o.dilation, groups: n });
+  const out = reshape(y, [n, f, y.shape[2], y.shape[3]]);
+  return bias ? add(out, reshape(bias, [1, f, 1, 1])) : out;
+}
