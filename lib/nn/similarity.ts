@@ -1,0 +1,257 @@
+/**
+ * Neural similarity layers (DESIGN.md §2): static and dynamic similarity convolutions, the cosine
+ * (sphere) convolution their predictor uses, and the dynamic-filter baseline.
+ */
+import { Tensor, DType } from '../tensor';
+import { Module } from './module';
+import { BatchNorm2d, Conv2d, Linear } from './layers';
+import { defaultWeight, kaimingNormal, uniform } from './init';
+import { similarityConv2d, dynamicConv2d } from '../ops/similarity';
+import { conv2d } from '../ops/conv';
+import { add, div, mul, relu, sqrt, square } from '../ops/elementwise';
+import { sum } from '../ops/reduce';
+import { reshape } from '../ops/shape';
+import { globalAvgPool2d } from '../ops/pool';
+import { eye, full, ones } from '../ops/creation';
+import { checkInt, checkNumber } from '../ops/util';
+import { noGrad } from '../autograd/node';
+import { keep } from '../memory';
+
+/** Convolution geometry shared by the layers here. */
+export interface ConvGeometryOptions {
+  stride?: number | [number, number];
+  padding?: number | [number, number] | 'valid' | 'same';
+  dilation?: number | [number, number];
+  /** Add a learned bias (default true, except SphereConv2d). */
+  bias?: boolean;
+  /** Parameter dtype (default float32). */
+  dtype?: DType;
+}
+
+function kernelPair(op: string, k: number | [number, number]): [number, number] {
+  const [kh, kw] = typeof k === 'number' ? [k, k] : k;
+  return [checkInt(op, 'kernelSize', kh, 1), checkInt(op, 'kernelSize', kw, 1)];
+}
+
+/** Options of SimilarityConv2d. */
+export interface SimilarityConv2dLayerOptions extends ConvGeometryOptions {
+  /** The form of the learned M: 'diagonal' [K], 'spatial' [K, K] (default) or 'full' [C·K, C·K]. */
+  form?: 'diagonal' | 'spatial' | 'full';
+  /** Coefficient of the L2 penalty Σ M² that regularization() returns (default 5e-3 for 'spatial', else 0). */
+  l2?: number;
+}
+
+/**
+ * Static neural similarity convolution: y = wᵀ M x with one learned M per layer, initialised to the
+ * identity (so the layer starts as a plain convolution). M folds into the weight at every call.
+ */
+export class SimilarityConv2d extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor | null;
+  /** The learned similarity matrix. */
+  readonly m: Tensor;
+  readonly form: 'diagonal' | 'spatial' | 'full';
+  readonly l2: number;
+  constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: number | [number, number],
+              readonly options: SimilarityConv2dLayerOptions = {}) {
+    super();
+    const op = 'SimilarityConv2d';
+    checkInt(op, 'inChannels', inChannels, 1);
+    checkInt(op, 'outChannels', outChannels, 1);
+    const [kh, kw] = kernelPair(op, kernelSize);
+    const form = options.form ?? 'spatial';
+    if (!['diagonal', 'spatial', 'full'].includes(form)) {
+      throw new TypeError(`${op}: expected form 'diagonal', 'spatial' or 'full' but got ${String(form)}`);
+    }
+    this.form = form;
+    this.l2 = checkNumber(op, 'l2', options.l2 ?? (form === 'spatial' ? 5e-3 : 0), 0);
+    const dtype = options.dtype ?? 'float32';
+    const taps = kh * kw;
+    this.weight = this.registerParameter('weight', defaultWeight(Tensor.empty([outChannels, inChannels, kh, kw], dtype)));
+    this.bias = options.bias === false ? null
+      : this.registerParameter('bias', uniform(Tensor.empty([outChannels], dtype), 1 / Math.sqrt(inChannels * taps)));
+    const m = form === 'diagonal' ? ones([taps], { dtype }) : eye(form === 'spatial' ? taps : inChannels * taps, { dtype });
+    this.m = this.registerParameter('m', m);
+  }
+  forward(x: Tensor): Tensor {
+    const { stride, padding, dilation } = this.options;
+    return similarityConv2d(x, this.weight, this.m, { bias: this.bias, stride, padding, dilation });
+  }
+  /** l2 · Σ M², or null when l2 is 0. */
+  override regularization(): Tensor | null {
+    return this.l2 > 0 ? mul(sum(square(this.m)), this.l2) : null;
+  }
+}
+
+/** Options of SphereConv2d. */
+export interface SphereConv2dOptions extends ConvGeometryOptions {
+  /** 'input' divides by the patch norm (default); 'full' also by the filter norm (cosine similarity). */
+  norm?: 'input' | 'full';
+  /** Added to Σ x² under the square root (default 1e-4). */
+  eps?: number;
+}
+
+/**
+ * Sphere (cosine) convolution: conv(x, w) / √(Σ_patch x² + eps), and / ‖w_f‖ too with norm 'full'.
+ * The patch norm is a K-tap box filter over the channel-summed squares.
+ */
+export class SphereConv2d extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor | null;
+  readonly norm: 'input' | 'full';
+  readonly eps: number;
+  private readonly box: Tensor;
+  constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: number | [number, number],
+              readonly options: SphereConv2dOptions = {}) {
+    super();
+    const op = 'SphereConv2d';
+    checkInt(op, 'inChannels', inChannels, 1);
+    checkInt(op, 'outChannels', outChannels, 1);
+    const [kh, kw] = kernelPair(op, kernelSize);
+    const norm = options.norm ?? 'input';
+    if (norm !== 'input' && norm !== 'full') throw new TypeError(`${op}: expected norm 'input' or 'full' but got ${String(norm)}`);
+    this.norm = norm;
+    this.eps = checkNumber(op, 'eps', options.eps ?? 1e-4, 0);
+    const dtype = options.dtype ?? 'float32';
+    this.weight = this.registerParameter('weight', kaimingNormal(Tensor.empty([outChannels, inChannels, kh, kw], dtype)));
+    this.bias = options.bias ? this.registerParameter('bias', full([outChannels], 0, { dtype })) : null;
+    this.box = keep(ones([1, 1, kh, kw], { dtype }));
+  }
+  forward(x: Tensor): Tensor {
+    const { stride, padding, dilation } = this.options;
+    const geometry = { stride, padding, dilation };
+    const y = conv2d(x, this.weight, geometry);
+    const patchNorm = sqrt(add(conv2d(sum(square(x), 1, true), this.box, geometry), this.eps));
+    let out = div(y, patchNorm);
+    if (this.norm === 'full') {
+      const wNorm = sqrt(add(sum(square(this.weight), [1, 2, 3]), 1e-12));
+      out = div(out, reshape(wNorm, [1, this.outChannels, 1, 1]));
+    }
+    return this.bias ? add(out, reshape(this.bias, [1, this.outChannels, 1, 1])) : out;
+  }
+}
+
+/** Options of DynamicSimilarityConv2d. */
+export interface DynamicSimilarityConv2dOptions extends ConvGeometryOptions {
+  /** 'diagonal' (M_p = diag(1 + g(x)), default) or 'spatial' (M_p = I + g(x), K×K). */
+  form?: 'diagonal' | 'spatial';
+  /** Predictor width h (default 64 for 'diagonal', 128 for 'spatial', as the authors used). */
+  hidden?: number;
+  /** Predictor's sphere normalisation: 'input' (default) or 'full'. */
+  sphere?: 'input' | 'full';
+  /** Scale of the predictor's last layer at initialisation, times He (default 0.001): g ≈ 0, M ≈ I. */
+  initScale?: number;
+}
+
+/**
+ * Dynamic neural similarity convolution: a predictor g reads the input (3×3 SphereConv2d C→h, BN, ReLU,
+ * then a conv h→r with the main convolution's kernel, stride, padding and dilation, so its output is
+ * Ho×Wo; BN for the diagonal form) and M_p = I + g(x)_p per sample and position; then the fused
+ * similarityConv2d. With g = 0 the layer is exactly a plain convolution.
+ */
+export class DynamicSimilarityConv2d extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor | null;
+  readonly form: 'diagonal' | 'spatial';
+  readonly sphere: SphereConv2d;
+  readonly bn1: BatchNorm2d;
+  readonly head: Conv2d;
+  readonly bn2: BatchNorm2d | null;
+  private readonly identity: Tensor;
+  constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: number | [number, number],
+              readonly options: DynamicSimilarityConv2dOptions = {}) {
+    super();
+    const op = 'DynamicSimilarityConv2d';
+    checkInt(op, 'inChannels', inChannels, 1);
+    checkInt(op, 'outChannels', outChannels, 1);
+    const [kh, kw] = kernelPair(op, kernelSize);
+    const form = options.form ?? 'diagonal';
+    if (form !== 'diagonal' && form !== 'spatial') throw new TypeError(`${op}: expected form 'diagonal' or 'spatial' but got ${String(form)}`);
+    this.form = form;
+    const hidden = checkInt(op, 'hidden', options.hidden ?? (form === 'diagonal' ? 64 : 128), 1);
+    const initScale = checkNumber(op, 'initScale', options.initScale ?? 1e-3, 0);
+    const dtype = options.dtype ?? 'float32';
+    const taps = kh * kw, r = form === 'diagonal' ? taps : taps * taps;
+    this.weight = this.registerParameter('weight', defaultWeight(Tensor.empty([outChannels, inChannels, kh, kw], dtype)));
+    this.bias = options.bias === false ? null
+      : this.registerParameter('bias', uniform(Tensor.empty([outChannels], dtype), 1 / Math.sqrt(inChannels * taps)));
+    this.sphere = this.registerModule('sphere', new SphereConv2d(inChannels, hidden, 3, { padding: 1, norm: options.sphere ?? 'input', dtype }));
+    this.bn1 = this.registerModule('bn1', new BatchNorm2d(hidden, { dtype }));
+    const { stride, padding, dilation } = options;
+    this.head = this.registerModule('head', new Conv2d(hidden, r, [kh, kw], { stride, padding, dilation, bias: false, dtype }));
+    noGrad(() => kaimingNormal(this.head.weight, initScale));
+    // The diagonal form normalises its prediction; its scale γ starts at initScale so that M ≈ I.
+    this.bn2 = form === 'diagonal' ? this.registerModule('bn2', new BatchNorm2d(r, { dtype })) : null;
+    if (this.bn2) noGrad(() => this.bn2!.weight!.values.fill(initScale));
+    const id = form === 'diagonal' ? ones([taps], { dtype }) : reshape(eye(taps, { dtype }), [taps * taps]);
+    this.identity = keep(reshape(id, [1, r, 1, 1]));
+  }
+
+  /** The predicted similarity M = I + g(x): [N, K, Ho, Wo] (diagonal) or [N, K·K, Ho, Wo] (spatial). */
+  predict(x: Tensor): Tensor {
+    let g = this.head.forward(relu(this.bn1.forward(this.sphere.forward(x))));
+    if (this.bn2) g = this.bn2.forward(g);
+    return add(g, this.identity);
+  }
+
+  forward(x: Tensor): Tensor {
+    const { stride, padding, dilation } = this.options;
+    return similarityConv2d(x, this.weight, this.predict(x), { bias: this.bias, stride, padding, dilation });
+  }
+}
+
+/** Options of DynamicFilterConv2d. */
+export interface DynamicFilterConv2dOptions extends ConvGeometryOptions {
+  /** Width of the generator's hidden layer (default 64). */
+  hidden?: number;
+  /** Scale of the generator's output layer at initialisation (default 0.001): kernels start at the base. */
+  initScale?: number;
+}
+
+/**
+ * Dynamic filter network layer (the baseline of the paper): a generator (global average pool → Linear
+ * C→hidden → ReLU → Linear hidden→F·C·kh·kw) produces a per-sample kernel offset that is added to a
+ * learned base kernel; then dynamicConv2d.
+ */
+export class DynamicFilterConv2d extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor | null;
+  readonly fc1: Linear;
+  readonly fc2: Linear;
+  private readonly kernelShape: [number, number, number, number];
+  constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: number | [number, number],
+              readonly options: DynamicFilterConv2dOptions = {}) {
+    super();
+    const op = 'DynamicFilterConv2d';
+    checkInt(op, 'inChannels', inChannels, 1);
+    checkInt(op, 'outChannels', outChannels, 1);
+    const [kh, kw] = kernelPair(op, kernelSize);
+    const hidden = checkInt(op, 'hidden', options.hidden ?? 64, 1);
+    const initScale = checkNumber(op, 'initScale', options.initScale ?? 1e-3, 0);
+    const dtype = options.dtype ?? 'float32';
+    this.kernelShape = [outChannels, inChannels, kh, kw];
+    this.weight = this.registerParameter('weight', defaultWeight(Tensor.empty(this.kernelShape, dtype)));
+    this.bias = options.bias === false ? null
+      : this.registerParameter('bias', uniform(Tensor.empty([outChannels], dtype), 1 / Math.sqrt(inChannels * kh * kw)));
+    this.fc1 = this.registerModule('fc1', new Linear(inChannels, hidden, { dtype }));
+    this.fc2 = this.registerModule('fc2', new Linear(hidden, outChannels * inChannels * kh * kw, { dtype }));
+    noGrad(() => {
+      for (const t of [this.fc2.weight, this.fc2.bias!]) {
+        const v = t.values;
+        for (let i = 0; i < v.length; i++) v[i] *= initScale;
+      }
+    });
+  }
+
+  /** The per-sample kernels [N, F, C, kh, kw]. */
+  generate(x: Tensor): Tensor {
+    const n = x.shape[0];
+    const delta = reshape(this.fc2.forward(relu(this.fc1.forward(globalAvgPool2d(x)))), [n, ...this.kernelShape]);
+    return add(reshape(this.weight, [1, ...this.kernelShape]), delta);
+  }
+
+  forward(x: Tensor): Tensor {
+    const { stride, padding, dilation } = this.options;
+    return dynamicConv2d(x, this.generate(x), { bias: this.bias, stride, padding, dilation });
+  }
+}
