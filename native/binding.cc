@@ -149,13 +149,15 @@ Napi::Value Binary(const Napi::CallbackInfo& info) {
 // copy(shape, src, srcOffset, srcStrides, dst, dstOffset, dstStrides)
 Napi::Value Copy(const Napi::CallbackInfo& info) {
   Args args(info, "copy", 7);
+  // The integer lists first: reading a JavaScript array can run code (a getter) that detaches a buffer,
+  // so no typed array may be taken before them.
   std::vector<int64_t> shape = args.integers(0, "shape", -1, 0, kMaxDim);
+  std::vector<int64_t> ss = args.integers(3, "srcStrides", static_cast<int>(shape.size()), 0, kMaxDim);
+  std::vector<int64_t> ds = args.integers(6, "dstStrides", static_cast<int>(shape.size()), 0, kMaxDim);
   Array src = args.array(1, "src");
   int64_t src_offset = args.integer(2, "srcOffset", 0, kMaxSafe);
-  std::vector<int64_t> ss = args.integers(3, "srcStrides", static_cast<int>(shape.size()), 0, kMaxDim);
   Array dst = args.array(4, "dst");
   int64_t dst_offset = args.integer(5, "dstOffset", 0, kMaxSafe);
-  std::vector<int64_t> ds = args.integers(6, "dstStrides", static_cast<int>(shape.size()), 0, kMaxDim);
   args.expect_dtype(dst, "dst", src.dtype);
   args.product(shape, "shape");
   check_strided_extent(args, "src", src, src_offset, shape, ss);

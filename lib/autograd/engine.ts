@@ -9,6 +9,7 @@ import { keep } from '../memory';
 import { noGrad } from './node';
 import { add } from '../ops/elementwise';
 import { onesLike } from '../ops/creation';
+import { checkBool, checkOptions } from '../ops/util';
 
 /** Options of `Tensor.backward`. */
 export interface BackwardOptions {
@@ -43,6 +44,8 @@ function topologicalOrder(root: Tensor): Tensor[] {
 
 /** See `Tensor.backward`. */
 export function backward(root: Tensor, grad?: Tensor, options: BackwardOptions = {}): void {
+  if (root.isDisposed) throw new Error(`backward: the tensor (shape ${formatShape(root.shape)}) is disposed`);
+  const retainGraph = checkBool('backward', 'retainGraph', checkOptions('backward', options).retainGraph, false);
   if (!root.requiresGrad) {
     throw new Error('backward: expected a tensor that requires grad (computed from tensors with requiresGrad) but got one that does not');
   }
@@ -59,6 +62,7 @@ export function backward(root: Tensor, grad?: Tensor, options: BackwardOptions =
     if (grad.dtype !== root.dtype) {
       throw new TypeError(`backward: expected grad of dtype ${root.dtype} but got ${grad.dtype}`);
     }
+    if (grad.isDisposed) throw new Error(`backward: grad (shape ${formatShape(grad.shape)}) is disposed`);
   }
   noGrad(() => {
     const grads = new Map<Tensor, Tensor>();
@@ -116,7 +120,7 @@ export function backward(root: Tensor, grad?: Tensor, options: BackwardOptions =
           owned.add(ig);
         }
       });
-      if (!options.retainGraph) {
+      if (!retainGraph) {
         node.backward = null;
         node.inputs = [];
       }

@@ -5,7 +5,7 @@ import { Tensor, formatShape, sizeOf } from '../tensor';
 import { allocate } from '../memory';
 import { fillRandom } from '../ops/creation';
 import { RandomKind } from '../backend/native';
-import { checkInt, checkTensor } from '../ops/util';
+import { checkBool, checkInt, checkTensor } from '../ops/util';
 
 /** Tensors whose first dimension indexes the same samples (e.g. images and labels). */
 export class TensorDataset {
@@ -59,8 +59,8 @@ export class DataLoader implements Iterable<Tensor[]> {
   readonly dropLast: boolean;
   constructor(readonly dataset: TensorDataset, options: DataLoaderOptions = {}) {
     this.batchSize = checkInt('DataLoader', 'batchSize', options.batchSize ?? 32, 1);
-    this.shuffle = options.shuffle ?? false;
-    this.dropLast = options.dropLast ?? false;
+    this.shuffle = checkBool('DataLoader', 'shuffle', options.shuffle, false);
+    this.dropLast = checkBool('DataLoader', 'dropLast', options.dropLast, false);
   }
   /** Batches per epoch. */
   get length(): number {

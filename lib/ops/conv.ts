@@ -110,6 +110,6 @@ export function conv2d(x: Tensor, w: Tensor, options?: Conv2dOptions): Tensor {
   const [f, cg, kh, kw] = w.shape;
   if (f < 1 || kh < 1 || kw < 1) throw new RangeError(`${op}: expected a non-empty kernel but got w of shape ${formatShape(w.shape)}`);
   const g = convGeometry(op, x, f, cg, kh, kw, o);
-  if (g.n === 0 || g.c === 0) throw new RangeError(`${op}: expected a non-empty input but got x of shape ${formatShape(x.shape)}`);
+  if (x.size === 0) throw new RangeError(`${op}: expected a non-empty input but got x of shape ${formatShape(x.shape)}`);
   return conv2dRaw(op, x, w, checkBias(op, o.bias, f, x), g);
 }

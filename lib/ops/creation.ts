@@ -89,24 +89,28 @@ export function tensor(data: TypedArray | number[] | number | unknown[], shape?:
   return finish(tensorFromTyped(typed, finalShape, o.dtype), o);
 }
 
-/** A tensor of `shape` filled with `value`. */
-export function full(shape: readonly number[], value: number, options?: TensorOptions): Tensor {
-  checkShape('full', 'shape', shape);
-  if (typeof value !== 'number') throw new TypeError(`full: expected value to be a number but got ${typeof value}`);
-  const o = resolveOptions('full', options, 'float32');
+function filled(op: string, shape: readonly number[], value: number, options?: TensorOptions): Tensor {
+  checkShape(op, 'shape', shape);
+  if (typeof value !== 'number') throw new TypeError(`${op}: expected value to be a number but got ${typeof value}`);
+  const o = resolveOptions(op, options, 'float32');
   const data = allocate(o.dtype, sizeOf(shape));
   data.fill(value);
   return finish(Tensor.fromArray(data, shape), o);
 }
 
+/** A tensor of `shape` filled with `value`. */
+export function full(shape: readonly number[], value: number, options?: TensorOptions): Tensor {
+  return filled('full', shape, value, options);
+}
+
 /** A tensor of zeros. */
 export function zeros(shape: readonly number[], options?: TensorOptions): Tensor {
-  return full(shape, 0, options);
+  return filled('zeros', shape, 0, options);
 }
 
 /** A tensor of ones. */
 export function ones(shape: readonly number[], options?: TensorOptions): Tensor {
-  return full(shape, 1, options);
+  return filled('ones', shape, 1, options);
 }
 
 /** Zeros with the shape and dtype of `t`. */
@@ -129,6 +133,7 @@ export function arange(start: number, end?: number, step = 1, options?: TensorOp
   checkNumber('arange', 'step', step);
   if (step === 0) throw new RangeError('arange: expected a non-zero step but got 0');
   const count = Math.max(0, Math.ceil((end - start) / step));
+  checkShape('arange', 'shape', [count]);
   const o = resolveOptions('arange', options, 'float32');
   const data = allocate(o.dtype, count);
   for (let i = 0; i < count; i++) data[i] = start + i * step;

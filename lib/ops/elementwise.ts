@@ -62,7 +62,7 @@ export function binaryKernel(op: number, a: Tensor, b: Tensor, outShape: readonl
 /** Converts `t` to `dtype` (differentiable between float dtypes). */
 export function cast(t: Tensor, dtype: DType): Tensor {
   checkTensor('cast', 't', t);
-  if (!(dtype in RANK)) throw new TypeError(`cast: expected dtype float32, float64 or int32 but got ${String(dtype)}`);
+  if (typeof dtype !== 'string' || !Object.hasOwn(RANK, dtype)) throw new TypeError(`cast: expected dtype float32, float64 or int32 but got ${String(dtype)}`);
   if (t.dtype === dtype) return t;
   const out = Tensor.empty(t.shape, dtype);
   native.cast(t.values, out.values);
@@ -99,15 +99,18 @@ function binary(name: string, code: number, a: TensorLike, b: TensorLike, grad: 
   if (!grad) return out;
   return record(name, [x, y], out, (g) => {
     const [ga, gb] = grad(g, x, y, out);
-    return [ga && reduceTo(ga, x.shape), gb && reduceTo(gb, y.shape)];
+    return [ga && reduceTo(ga, x.shape, g), gb && reduceTo(gb, y.shape, g)];
   });
 }
 
-/** Sums a broadcast gradient back to an operand's shape, disposing the intermediate. */
-function reduceTo(g: Tensor, shape: readonly number[]): Tensor {
+/**
+ * Sums a broadcast gradient back to an operand's shape, disposing the intermediate (but never the
+ * upstream gradient, which add and sub pass through to both operands).
+ */
+function reduceTo(g: Tensor, shape: readonly number[], upstream: Tensor): Tensor {
   if (g.shape.join() === shape.join()) return g;
   const r = sumTo(g, shape);
-  g.dispose();
+  if (g !== upstream) g.dispose();
   return r;
 }
 

@@ -38,7 +38,7 @@ function poolGeometry(op: string, x: Tensor, kernelSize: unknown, options: Pool2
   if (h + 2 * ph < kh || w + 2 * pw < kw) {
     throw new RangeError(`${op}: expected the padded input (${h + 2 * ph}×${w + 2 * pw}) to be at least the kernel (${kh}×${kw})`);
   }
-  if (n === 0 || c === 0) throw new RangeError(`${op}: expected a non-empty input but got shape [${x.shape.join(', ')}]`);
+  if (x.size === 0) throw new RangeError(`${op}: expected a non-empty input but got shape [${x.shape.join(', ')}]`);
   const out = (size: number, k: number, s: number, p: number): number => {
     const span = size + 2 * p - k;
     let o = (ceil ? Math.ceil(span / s) : Math.floor(span / s)) + 1;
@@ -84,5 +84,5 @@ export function avgPool2d(x: Tensor, kernelSize: number | [number, number], opti
 export function globalAvgPool2d(x: Tensor, keepDims = false): Tensor {
   floatTensor('globalAvgPool2d', 'x', x);
   checkRank('globalAvgPool2d', 'x', x, 4, '[N, C, H, W]');
-  return mean(x, [2, 3], keepDims);
+  return mean(x, [2, 3], checkBool('globalAvgPool2d', 'keepDims', keepDims, false));
 }

@@ -125,6 +125,7 @@ export function min(x: Tensor, axes?: Axes, keepDims = false): Tensor {
 /** Index of the first maximum along `axis` (int32, no gradient). */
 export function argmax(x: Tensor, axis = -1, keepDims = false): Tensor {
   checkTensor('argmax', 'x', x);
+  keepDims = checkBool('argmax', 'keepDims', keepDims, false);
   const a = normalizeAxis('argmax', axis, x.rank);
   if (x.rank === 0) return Tensor.fromArray(new Int32Array(1), []);
   if (x.shape[a] === 0) throw new RangeError(`argmax: expected a non-empty axis but got shape ${formatShape(x.shape)}`);

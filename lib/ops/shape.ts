@@ -122,7 +122,7 @@ export function slice(x: Tensor, begin: readonly number[], size?: readonly numbe
 /** Joins tensors along an existing axis. */
 export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
   if (!Array.isArray(tensors) || tensors.length === 0) {
-    throw new TypeError('concat: expected a non-empty array of tensors');
+    throw new TypeError(`concat: expected a non-empty array of tensors but got ${Array.isArray(tensors) ? 'an empty array' : typeof tensors}`);
   }
   tensors.forEach((t, i) => checkTensor('concat', `tensors[${i}]`, t));
   const first = tensors[0];
@@ -153,10 +153,13 @@ export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
 
 /** Joins tensors of one shape along a new axis. */
 export function stack(tensors: readonly Tensor[], axis = 0): Tensor {
-  if (!Array.isArray(tensors) || tensors.length === 0) throw new TypeError('stack: expected a non-empty array of tensors');
+  if (!Array.isArray(tensors) || tensors.length === 0) {
+    throw new TypeError(`stack: expected a non-empty array of tensors but got ${Array.isArray(tensors) ? 'an empty array' : typeof tensors}`);
+  }
   tensors.forEach((t, i) => checkTensor('stack', `tensors[${i}]`, t));
   const a = normalizeAxis('stack', axis, tensors[0].rank + 1);
   tensors.forEach((t, i) => {
+    if (t.dtype !== tensors[0].dtype) throw new TypeError(`stack: expected tensors[${i}] to have dtype ${tensors[0].dtype} but got ${t.dtype}`);
     if (t.shape.join() !== tensors[0].shape.join()) {
       throw new RangeError(`stack: expected tensors[${i}] to have shape ${formatShape(tensors[0].shape)} but got ${formatShape(t.shape)}`);
     }

@@ -2,7 +2,7 @@
  * Argument checks shared by the ops. Every message names the op and says what was expected and what
  * came: "conv2d: expected x to be a 4-D tensor [N, C, H, W] but got shape [3, 4]".
  */
-import { Tensor, formatShape, DType } from '../tensor';
+import { Tensor, formatShape, sizeOf, DType } from '../tensor';
 import { tensorFromTyped } from '../tensor';
 
 /** A tensor, or a plain number standing for a 0-D tensor of the other operand's dtype. */
@@ -100,10 +100,16 @@ export function normalizeAxis(op: string, axis: unknown, rank: number): number {
   return axis < 0 ? axis + rank : axis;
 }
 
-/** Validates a shape: an array of non-negative integers. */
+/** Most elements a tensor can hold (the longest typed array). */
+const MAX_ELEMENTS = 2 ** 32;
+
+/** Validates a shape: an array of non-negative integers, with at most MAX_ELEMENTS elements in all. */
 export function checkShape(op: string, name: string, shape: unknown): number[] {
   if (!Array.isArray(shape)) throw new TypeError(`${op}: expected ${name} to be an array of integers but got ${describe(shape)}`);
   shape.forEach((d, i) => checkInt(op, `${name}[${i}]`, d));
+  if (sizeOf(shape) > MAX_ELEMENTS) {
+    throw new RangeError(`${op}: expected at most ${MAX_ELEMENTS} elements but got shape ${formatShape(shape)}`);
+  }
   return shape as number[];
 }
 

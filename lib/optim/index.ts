@@ -4,7 +4,7 @@
 import { native } from '../backend/native';
 import { Tensor } from '../tensor';
 import { keep } from '../memory';
-import { checkNumber, checkBool } from '../ops/util';
+import { checkNumber, checkBool, checkOptions } from '../ops/util';
 
 /** Base of the optimisers: the parameters and per-parameter state. */
 export abstract class Optimizer {
@@ -13,6 +13,9 @@ export abstract class Optimizer {
   lr: number;
 
   constructor(params: Iterable<Tensor>, lr: number, name: string) {
+    if (params === null || typeof (params as Partial<Iterable<Tensor>>)?.[Symbol.iterator] !== 'function') {
+      throw new TypeError(`${name}: expected params to be an iterable of tensors but got ${params === null ? 'null' : typeof params}`);
+    }
     this.params = [...params];
     if (this.params.length === 0) throw new RangeError(`${name}: expected at least one parameter but got none`);
     this.params.forEach((p, i) => {
@@ -59,7 +62,7 @@ export class SGD extends Optimizer {
   private readonly buffers = new Map<Tensor, Tensor>();
 
   constructor(params: Iterable<Tensor>, options: SGDOptions) {
-    super(params, options?.lr, 'SGD');
+    super(params, checkOptions('SGD', options).lr, 'SGD');
     this.momentum = checkNumber('SGD', 'momentum', options.momentum ?? 0, 0);
     this.dampening = checkNumber('SGD', 'dampening', options.dampening ?? 0, 0, 1);
     this.weightDecay = checkNumber('SGD', 'weightDecay', options.weightDecay ?? 0, 0);
@@ -98,7 +101,10 @@ export class Adam extends Optimizer {
   protected decoupled = false;
 
   constructor(params: Iterable<Tensor>, options: AdamOptions = {}, name = 'Adam', defaultDecay = 0) {
-    super(params, options.lr ?? 1e-3, name);
+    super(params, checkOptions(name, options).lr ?? 1e-3, name);
+    if (options.betas !== undefined && (!Array.isArray(options.betas) || options.betas.length !== 2)) {
+      throw new TypeError(`${name}: expected betas to be a pair [beta1, beta2] but got ${Array.isArray(options.betas) ? `${options.betas.length} values` : typeof options.betas}`);
+    }
     const [b1, b2] = options.betas ?? [0.9, 0.999];
     this.betas = [checkNumber(name, 'betas[0]', b1, 0, 1), checkNumber(name, 'betas[1]', b2, 0, 1)];
     this.eps = checkNumber(name, 'eps', options.eps ?? 1e-8, 0);
