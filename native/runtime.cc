@@ -29,7 +29,9 @@ class ThreadPool {
     std::lock_guard<std::mutex> run_lock(run_mutex_);
     stop_workers();
     stop_ = false;
-    for (int i = 1; i < n; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+    // Workers start from the current generation: one that starts late must still run the next task.
+    const uint64_t start = generation_.load(std::memory_order_acquire);
+    for (int i = 1; i < n; ++i) workers_.emplace_back([this, i, start] { worker_loop(i, start); });
   }
 
   void run(PoolTask task, int nthreads) {
@@ -56,9 +58,8 @@ class ThreadPool {
   }
 
  private:
-  void worker_loop(int index) {
+  void worker_loop(int index, uint64_t seen) {
     in_pool_task = true;
-    uint64_t seen = generation_.load(std::memory_order_acquire);
     for (;;) {
       for (int spin = 0; generation_.load(std::memory_order_acquire) == seen && spin < 20000; ++spin) {
       }
