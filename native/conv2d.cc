@@ -1,132 +1,117 @@
-// conv2d on the CPU: implicit GEMMs over the GEMM core (patches are gathered while packing, for the
-// whole batch at once), and direct loops for grouped convolutions with few filters per group
-// (depthwise), where a GEMM tile would be mostly padding.
+// conv2d on the CPU: implicit GEMMs over the GEMM core (gemm.h) whose operands are packed straight from
+// the tensors by the packers of conv2d_pack.h, and direct loops for grouped convolutions with few
+// filters per group (depthwise), where a GEMM tile would be mostly padding. Per group g, with P_g the
+// patch matrix (rows (c, i, j), columns (n, oh, ow)):
 //
-//   forward:      Y_g[f, (n,p)]  = W_g[f, (c,i,j)] · P_g[(c,i,j), (n,p)]
-//   grad input:   stride 1 → the forward convolution of dy with the flipped, transposed kernel;
-//                 otherwise dP_g = W_gᵀ · dY_g per image, scattered back into dx (col2im)
-//   grad weight:  dW_g[f, (c,i,j)] = Σ_(n,p) dY_g[f, (n,p)] · P_g[(c,i,j), (n,p)]   (K split across threads)
+//   forward       Y_g = W_g · P_g                     A: weights, packed once; B: pack_patches
+//   grad input    stride 1 and many channels: the forward convolution of dy with the flipped,
+//                 transposed kernel (its weights packed straight from w);
+//                 otherwise dP_g = W_gᵀ · dY_g, each tile added into dx where its patches came from
+//                 (col2im as the GEMM's C view; B: dY_g, packed as the patches of a 1×1 convolution)
+//   grad weight   dW_gᵀ = P_g · dY_gᵀ, reduced over (n, oh, ow)
+//                 A: pack_patches as row-major blocks (the kernels broadcast A, so no transpose);
+//                 B: pack_dy_transposed; a row of ones under P_g yields dbias in the same product
 #include <algorithm>
 #include <cstring>
-#include <vector>
 
+#include "conv2d_pack.h"
 #include "gemm.h"
 #include "kernels.h"
 
 namespace ns {
 namespace {
 
-// Shape facts of one convolution, per group.
-struct Geometry {
-  const ns_conv2d_desc& d;
-  int64_t cg, fg;   // channels and filters per group
-  int64_t taps;     // kh·kw
-  int64_t k;        // cg·taps: the GEMM's reduction length
-  int64_t plane;    // ho·wo
-  int64_t cols;     // n·ho·wo
-  explicit Geometry(const ns_conv2d_desc& desc)
-      : d(desc), cg(desc.c / desc.groups), fg(desc.f / desc.groups), taps(desc.kh * desc.kw),
-        k(cg * desc.kh * desc.kw), plane(desc.ho * desc.wo), cols(desc.n * desc.ho * desc.wo) {}
-};
+using conv::Geometry;
 
-// Packs rows [k0, k0+kc) × columns [n0, n0+nc) of the patch matrix of group g into NR-column panels.
-// Column (n, p) is output position p of image n; row (c, i, j) is channel c of the group, tap (i, j).
-template <class T>
-void pack_patches(T* dst, const T* x, const Geometry& G, int64_t g, int64_t k0, int64_t kc, int64_t n0, int64_t nc,
-                  int NR) {
-  const ns_conv2d_desc& d = G.d;
-  struct Run { int64_t t0, len, img, oh, ow; };
-  Run runs[64];
-  for (int64_t q = 0; q < nc; q += NR) {
-    const int64_t width = std::min<int64_t>(NR, nc - q);
-    // The panel's columns as runs along output rows.
-    int nruns = 0;
-    for (int64_t t = 0; t < width;) {
-      const int64_t col = n0 + q + t, img = col / G.plane, p = col % G.plane;
-      const int64_t oh = p / d.wo, ow = p % d.wo;
-      const int64_t len = std::min(width - t, d.wo - ow);
-      runs[nruns++] = Run{t, len, img, oh, ow};
-      t += len;
-    }
-    T* panel = dst + q * kc;
-    for (int64_t kk = 0; kk < kc; ++kk) {
-      const int64_t row = k0 + kk, c = row / G.taps, tap = row % G.taps;
-      const int64_t i = tap / d.kw, j = tap % d.kw;
-      T* out = panel + kk * NR;
-      for (int r = 0; r < nruns; ++r) {
-        const Run& run = runs[r];
-        T* o = out + run.t0;
-        const int64_t ih = run.oh * d.stride_h - d.pad_h + i * d.dil_h;
-        if (ih < 0 || ih >= d.h) {
-          std::fill(o, o + run.len, T(0));
-          continue;
-        }
-        const T* src = x + ((run.img * d.c + g * G.cg + c) * d.h + ih) * d.w;
-        const int64_t iw0 = run.ow * d.stride_w - d.pad_w + j * d.dil_w;
-        if (d.stride_w == 1) {
-          const int64_t lo = std::clamp<int64_t>(-iw0, 0, run.len), hi = std::clamp<int64_t>(d.w - iw0, lo, run.len);
-          std::fill(o, o + lo, T(0));
-          std::memcpy(o + lo, src + iw0 + lo, sizeof(T) * (hi - lo));
-          std::fill(o + hi, o + run.len, T(0));
-        } else {
-          for (int64_t t = 0; t < run.len; ++t) {
-            const int64_t iw = iw0 + t * d.stride_w;
-            o[t] = (iw >= 0 && iw < d.w) ? src[iw] : T(0);
-          }
-        }
-      }
-      std::fill(out + width, out + NR, T(0));
-    }
-  }
-}
+// Blocking of the forward product: K per block (whole for K ≤ 640: the micro-kernels stream A and B from
+// L2 at full speed, and C is then written once), and columns per packed B block.
+constexpr int64_t kForwardKc = 640;
+constexpr int64_t kForwardNc = 96;
+// Blocking of the weight gradient's product: reduction (positions) per block, and rows of P per A block.
+constexpr int64_t kWeightGradKc = 256;
+constexpr int64_t kWeightGradMc = 96;
+// Below this many channels per group, the gradient of a stride-1 convolution's input goes through
+// col2im instead of the flipped forward convolution (whose GEMM would have only that many rows).
+constexpr int64_t kMinFlippedChannels = 16;
 
-// C view of the forward output: rows are the group's filters, columns (n, p) land in y[n, g·fg + f, p].
+// Forward C view: rows are the group's filters, columns (n, p) land in y[n, g·fg + f, p]. A tile's
+// chunks may lie in different images; only a chunk that straddles two images goes through scatter.
 template <class T>
 struct ConvOutputView {
   T* y;
   const Geometry& G;
   int64_t g;
-  T* tile(int64_t m0, int64_t n0, int, int nr, int64_t* ldc) const {
-    const int64_t img = n0 / G.plane, p = n0 % G.plane;
-    if (p + nr > G.plane) return nullptr;
-    *ldc = G.plane;
-    return y + (img * G.d.f + g * G.fg + m0) * G.plane + p;
+  T* at(int64_t f, int64_t col) const {
+    const int64_t img = col / G.plane, p = col % G.plane;
+    return y + (img * G.d.f + g * G.fg + f) * G.plane + p;
+  }
+  bool tile(int64_t m0, int64_t n0, int64_t, int64_t nr, int vw, gemm::CTile<T>* t) const {
+    for (int64_t v = 0; v * vw < nr; ++v) {
+      const int64_t col = n0 + v * vw, len = std::min<int64_t>(vw, nr - v * vw);
+      if (col % G.plane + len > G.plane) return false;
+      t->chunk[v] = at(m0, col);
+    }
+    t->ldc = G.plane;
+    return true;
   }
   void scatter(const T* buf, int64_t ldb, int64_t m0, int64_t n0, int64_t mr, int64_t nr, int acc) const {
-    for (int64_t t = 0; t < nr; ++t) {
-      const int64_t col = n0 + t, img = col / G.plane, p = col % G.plane;
-      T* out = y + (img * G.d.f + g * G.fg + m0) * G.plane + p;
-      for (int64_t i = 0; i < mr; ++i) out[i * G.plane] = acc ? out[i * G.plane] + buf[i * ldb + t] : buf[i * ldb + t];
+    for (int64_t t = 0; t < nr;) {
+      const int64_t len = std::min(nr - t, G.plane - (n0 + t) % G.plane);
+      T* out = at(m0, n0 + t);
+      for (int64_t i = 0; i < mr; ++i) {
+        T* o = out + i * G.plane;
+        const T* s = buf + i * ldb + t;
+        for (int64_t u = 0; u < len; ++u) o[u] = acc ? o[u] + s[u] : s[u];
+      }
+      t += len;
     }
   }
 };
 
-// Implicit-GEMM forward for every group; columns are split across threads, the packed weight is shared.
-template <class T>
-void forward_gemm(const Geometry& G, const T* x, const T* w, const T* bias, T* y) {
-  const gemm::MicroKernel<T>& uk = gemm::kernel<T>();
-  const int64_t MR = uk.mr, NR = uk.nr, KC = uk.kc;
-  const int64_t k_blocks = std::max<int64_t>(1, (G.k + KC - 1) / KC);
-  const int64_t a_size = k_blocks * gemm::round_up(G.fg, MR) * KC;
-  const int64_t b_size = gemm::round_up(uk.nc, NR) * KC;
-  const int64_t col_tiles = (G.cols + NR - 1) / NR;
-  const int threads = static_cast<int>(std::min<int64_t>(pool_size(), col_tiles));
-  Scratch a_scratch(sizeof(T) * a_size), b_scratch(sizeof(T) * b_size * threads);
-  for (int64_t g = 0; g < G.d.groups; ++g) {
-    const T* wg = w + g * G.fg * G.k;
-    T* a = a_scratch.as<T>();
-    for (int64_t kb = 0; kb < k_blocks; ++kb) {
-      const int64_t k0 = kb * KC, kc = std::min(KC, G.k - k0);
-      gemm::pack_a_strided(a + kb * gemm::round_up(G.fg, MR) * KC, wg, G.k, 1, 0, G.fg, k0, kc, static_cast<int>(MR));
+// Packs the A operand of a convolution GEMM once, for all K blocks: block kb (K columns [kb·kc, ...))
+// at a + kb·mp·kc in panels of MR rows; pack_panel(dst, m0, rows, k0, kc) writes one panel.
+template <class T, class PackPanel>
+void prepack_weights(T* a, int64_t M, int64_t K, int64_t kc, PackPanel&& pack_panel) {
+  const int64_t MR = gemm::kernel<T>().mr, mp = gemm::round_up(M, MR), panels = mp / MR;
+  const int64_t kblocks = (K + kc - 1) / kc;
+  parallel_for(kblocks * panels, std::max<int64_t>(1, (int64_t(1) << 15) / (MR * kc)), [&](int64_t b, int64_t e) {
+    for (int64_t item = b; item < e; ++item) {
+      const int64_t kb = item / panels, m0 = (item % panels) * MR, k0 = kb * kc, kcur = std::min(kc, K - k0);
+      pack_panel(a + kb * mp * kc + m0 * kcur, m0, std::min(MR, M - m0), k0, kcur);
     }
-    ConvOutputView<T> view{y, G, g};
+  });
+}
+
+// Implicit-GEMM forward of every group: Y_g = W_g · P_g with W_g packed by
+// pack_w(dst, g, m0, rows, k0, kc) (one panel of MR filters) and P_g by pack_patches. Columns are split
+// across threads in chunks of VW; the packed weights are shared.
+template <class T, class PackW>
+void forward_gemm(const Geometry& G, const T* x, PackW&& pack_w, const T* bias, T* y) {
+  const gemm::MicroKernel<T>& uk = gemm::kernel<T>();
+  const int64_t MR = uk.mr, NR = uk.nr, VW = uk.vw;
+  const int64_t kc = gemm::balanced_block(G.k, kForwardKc, 1), mp = gemm::round_up(G.fg, MR);
+  const int64_t kblocks = (G.k + kc - 1) / kc;
+  const int64_t chunks = (G.cols + VW - 1) / VW;
+  const int threads = static_cast<int>(std::min<int64_t>(pool_size(), (G.cols + NR - 1) / NR));
+  const int64_t b_size = gemm::round_up(kForwardNc, NR) * kc;
+  const gemm::Blocking blk{mp, kc, kForwardNc};
+  Scratch a_scratch(sizeof(T) * mp * kc * kblocks), b_scratch(sizeof(T) * b_size * threads);
+  T* a = a_scratch.as<T>();
+  for (int64_t g = 0; g < G.d.groups; ++g) {
+    prepack_weights(a, G.fg, G.k, kc, [&](T* dst, int64_t m0, int64_t rows, int64_t k0, int64_t kcur) {
+      pack_w(dst, g, m0, rows, k0, kcur);
+    });
+    const ConvOutputView<T> view{y, G, g};
     parallel_run(threads, [&](int tid, int nt) {
-      const int64_t t0 = col_tiles * tid / nt, t1 = col_tiles * (tid + 1) / nt;
-      if (t0 >= t1) return;
-      gemm::gemm_range<T>(
-          G.fg, G.k, 0, G.fg, t0 * NR, std::min(G.cols, t1 * NR), [](T*, int64_t, int64_t, int64_t, int64_t) {}, a,
-          [&](T* dst, int64_t k0, int64_t kc, int64_t n0, int64_t nc) {
-            pack_patches(dst, x, G, g, k0, kc, n0, nc, static_cast<int>(NR));
+      const int64_t c0 = chunks * tid / nt * VW, c1 = std::min(G.cols, chunks * (tid + 1) / nt * VW);
+      if (c0 >= c1) return;
+      gemm::gemm_blocked<T>(
+          blk, G.k, 0, G.fg, c0, c1,
+          [&](T*, int64_t m0, int64_t, int64_t k0, int64_t kcur) {
+            return gemm::APanels<T>{a + (k0 / kc) * mp * kc + m0 * kcur, MR * kcur, 1, MR};
+          },
+          [&](T* dst, int64_t k0, int64_t kcur, int64_t n0, int64_t nc) {
+            conv::pack_patches(dst, x, G, g, k0, kcur, n0, nc, NR);
           },
           view, 0, bias ? bias + g * G.fg : nullptr, nullptr, b_scratch.as<T>() + tid * b_size);
     });
@@ -229,50 +214,135 @@ void backward_weight_direct(const Geometry& G, const T* x, const T* dy, T* dw) {
   });
 }
 
+// dbias[f] = Σ dy[:, f] (for the direct path; the GEMM path gets it from its product).
+template <class T>
+void bias_grad(const Geometry& G, const T* dy, T* dbias) {
+  const ns_conv2d_desc& d = G.d;
+  parallel_for(d.f, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t f = begin; f < end; ++f) {
+      T sum = 0;
+      for (int64_t img = 0; img < d.n; ++img) {
+        const T* row = dy + (img * d.f + f) * G.plane;
+        for (int64_t p = 0; p < G.plane; ++p) sum += row[p];
+      }
+      dbias[f] = sum;
+    }
+  });
+}
+
 // Few filters per group: a GEMM tile would be mostly padding.
 bool use_direct(const Geometry& G) { return G.d.groups > 1 && G.fg * 2 < gemm::kernel_f32().mr; }
 
 template <class T>
 void forward(const ns_conv2d_desc& d, const T* x, const T* w, const T* bias, T* y) {
   Geometry G(d);
-  if (use_direct(G))
-    forward_direct(G, x, w, bias, y);
-  else
-    forward_gemm(G, x, w, bias, y);
+  if (use_direct(G)) return forward_direct(G, x, w, bias, y);
+  const int MR = gemm::kernel<T>().mr;
+  forward_gemm(
+      G, x,
+      [&](T* dst, int64_t g, int64_t m0, int64_t rows, int64_t k0, int64_t kc) {
+        gemm::pack_a_strided(dst, w + g * G.fg * G.k, G.k, int64_t(1), m0, rows, k0, kc, MR);
+      },
+      bias, y);
 }
 
-// dP_g[(c,i,j), p] = Σ_f W_g[f, (c,i,j)] · dY_g[f, p] for one image, then scattered into dx[img] (col2im).
+// C view of dP_g = W_gᵀ · dY_g (rows (c, i, j), columns (n, oh, ow)): every tile is added into dx at the
+// pixels its patches came from (col2im), so dx must be zero to start with.
+template <class T>
+struct Col2imView {
+  T* dx;
+  const Geometry& G;
+  int64_t g;
+  bool tile(int64_t, int64_t, int64_t, int64_t, int, gemm::CTile<T>*) const { return false; }
+  void scatter(const T* buf, int64_t ldb, int64_t m0, int64_t n0, int64_t mr, int64_t nr, int) const {
+    const ns_conv2d_desc& d = G.d;
+    struct Run { int64_t t0, len, img, ih0, iw0; };
+    Run runs[64];
+    int nruns = 0;
+    int64_t img = n0 / G.plane, p = n0 % G.plane, oh = p / d.wo, ow = p % d.wo;
+    for (int64_t t = 0; t < nr;) {
+      const int64_t len = std::min(nr - t, d.wo - ow);
+      runs[nruns++] = Run{t, len, img, oh * d.stride_h - d.pad_h, ow * d.stride_w - d.pad_w};
+      t += len;
+      ow = 0;
+      if (++oh == d.ho) oh = 0, ++img;
+    }
+    for (int64_t r = 0; r < mr; ++r) {
+      const int64_t row = m0 + r, c = row / G.taps, tap = row % G.taps;
+      const int64_t di = (tap / d.kw) * d.dil_h, dj = (tap % d.kw) * d.dil_w;
+      const T* src = buf + r * ldb;
+      for (int k = 0; k < nruns; ++k) {
+        const Run& run = runs[k];
+        const int64_t ih = run.ih0 + di, iw0 = run.iw0 + dj;
+        if (ih < 0 || ih >= d.h) continue;
+        int64_t lo = iw0 >= 0 ? 0 : std::min(run.len, (-iw0 + d.stride_w - 1) / d.stride_w);
+        int64_t hi = iw0 >= d.w ? 0 : std::min(run.len, (d.w - 1 - iw0) / d.stride_w + 1);
+        T* out = dx + ((run.img * d.c + g * G.cg + c) * d.h + ih) * d.w;
+        const T* s = src + run.t0;
+        if (d.stride_w == 1)
+          for (int64_t u = lo; u < hi; ++u) out[iw0 + u] += s[u];
+        else
+          for (int64_t u = lo; u < hi; ++u) out[iw0 + u * d.stride_w] += s[u];
+      }
+    }
+  }
+};
+
+// Grad input through col2im: dP_g = W_gᵀ · dY_g, K = the group's filters. dY_g is the patch matrix of a
+// 1×1 convolution over dy, so pack_patches packs it. Threads take whole images when that balances
+// (their dx planes are disjoint); otherwise they split the columns and add into private copies of dx.
 template <class T>
 void backward_input_col2im(const Geometry& G, const T* dy, const T* w, T* dx) {
   const ns_conv2d_desc& d = G.d;
-  const int64_t per_image = G.k * G.plane;
-  const int threads = static_cast<int>(std::min<int64_t>(pool_size(), d.n * d.groups));
-  Scratch scratch(sizeof(T) * per_image * threads);
-  std::fill(dx, dx + d.n * d.c * d.h * d.w, T(0));
-  // Images and groups write disjoint parts of dx, so each (image, group) is one work item.
-  parallel_run(threads, [&](int tid, int nt) {
-    T* cols = scratch.as<T>() + tid * per_image;
-    for (int64_t item = tid; item < d.n * d.groups; item += nt) {
-      const int64_t img = item / d.groups, g = item % d.groups;
-      const T* wg = w + g * G.fg * G.k;
-      const T* dyg = dy + (img * d.f + g * G.fg) * G.plane;
-      ns_cpu_matmul(sizeof(T) == 8 ? NS_FLOAT64 : NS_FLOAT32, 1, G.k, G.plane, G.fg, wg, 0, 1, G.k, dyg, 0, G.plane, 1,
-                    cols, 0);
-      for (int64_t row = 0; row < G.k; ++row) {
-        const int64_t c = row / G.taps, tap = row % G.taps, i = tap / d.kw, j = tap % d.kw;
-        T* plane = dx + (img * d.c + g * G.cg + c) * d.h * d.w;
-        const T* src = cols + row * G.plane;
-        for (int64_t oh = 0; oh < d.ho; ++oh) {
-          const int64_t ih = oh * d.stride_h - d.pad_h + i * d.dil_h;
-          if (ih < 0 || ih >= d.h) continue;
-          for (int64_t ow = 0; ow < d.wo; ++ow) {
-            const int64_t iw = ow * d.stride_w - d.pad_w + j * d.dil_w;
-            if (iw >= 0 && iw < d.w) plane[ih * d.w + iw] += src[oh * d.wo + ow];
-          }
-        }
+  const gemm::MicroKernel<T>& uk = gemm::kernel<T>();
+  const int64_t MR = uk.mr, NR = uk.nr, VW = uk.vw;
+  const Geometry Gdy(ns_conv2d_desc{d.n, d.f, d.ho, d.wo, d.f, 1, 1, d.groups, 1, 1, 0, 0, 1, 1, d.ho, d.wo});
+  const int64_t kc = gemm::balanced_block(G.fg, uk.kc, 1), mp = gemm::round_up(G.k, MR);
+  const int64_t kblocks = (G.fg + kc - 1) / kc, xsize = d.n * d.c * d.h * d.w;
+  const int pool = pool_size();
+  const bool by_image = d.n % pool == 0 || d.n >= 4 * pool;
+  const int threads = static_cast<int>(std::min<int64_t>(pool, by_image ? d.n : (G.cols + NR - 1) / NR));
+  const int64_t b_size = gemm::round_up(uk.nc, NR) * kc, chunks = (G.cols + VW - 1) / VW;
+  const gemm::Blocking blk{mp, kc, uk.nc};
+  Scratch a_scratch(sizeof(T) * mp * kc * kblocks), b_scratch(sizeof(T) * b_size * threads);
+  Scratch copies(sizeof(T) * (by_image ? 1 : xsize * (threads - 1)));
+  T* a = a_scratch.as<T>();
+  parallel_for(xsize, 1 << 16, [&](int64_t b, int64_t e) { std::fill(dx + b, dx + e, T(0)); });
+  if (!by_image) std::fill(copies.as<T>(), copies.as<T>() + xsize * (threads - 1), T(0));
+  for (int64_t g = 0; g < d.groups; ++g) {
+    const T* wg = w + g * G.fg * G.k;  // A = W_gᵀ: element ((c, i, j), f) = wg[f·k + (c, i, j)]
+    prepack_weights(a, G.k, G.fg, kc, [&](T* dst, int64_t m0, int64_t rows, int64_t k0, int64_t kcur) {
+      gemm::pack_a_strided(dst, wg, int64_t(1), G.k, m0, rows, k0, kcur, static_cast<int>(MR));
+    });
+    parallel_run(threads, [&](int tid, int nt) {
+      int64_t c0, c1;
+      if (by_image) {
+        c0 = d.n * tid / nt * G.plane;
+        c1 = d.n * (tid + 1) / nt * G.plane;
+      } else {
+        c0 = chunks * tid / nt * VW;
+        c1 = std::min(G.cols, chunks * (tid + 1) / nt * VW);
       }
-    }
-  });
+      if (c0 >= c1) return;
+      T* target = by_image || tid == 0 ? dx : copies.as<T>() + (tid - 1) * xsize;
+      gemm::gemm_blocked<T>(
+          blk, G.fg, 0, G.k, c0, c1,
+          [&](T*, int64_t m0, int64_t, int64_t k0, int64_t kcur) {
+            return gemm::APanels<T>{a + (k0 / kc) * mp * kc + m0 * kcur, MR * kcur, 1, MR};
+          },
+          [&](T* dst, int64_t k0, int64_t kcur, int64_t n0, int64_t nc) {
+            conv::pack_patches(dst, dy, Gdy, g, k0, kcur, n0, nc, NR);
+          },
+          Col2imView<T>{target, G, g}, 0, nullptr, nullptr, b_scratch.as<T>() + tid * b_size);
+    });
+  }
+  if (!by_image)
+    parallel_for(xsize, 1 << 16, [&](int64_t b, int64_t e) {
+      for (int t = 1; t < threads; ++t) {
+        const T* src = copies.as<T>() + (t - 1) * xsize;
+        for (int64_t i = b; i < e; ++i) dx[i] += src[i];
+      }
+    });
 }
 
 template <class T>
@@ -280,94 +350,100 @@ void backward_input(const ns_conv2d_desc& d, const T* dy, const T* w, T* dx) {
   Geometry G(d);
   if (use_direct(G)) return backward_input_direct(G, dy, w, dx);
   const int64_t reach_h = d.dil_h * (d.kh - 1), reach_w = d.dil_w * (d.kw - 1);
-  if (d.stride_h == 1 && d.stride_w == 1 && d.pad_h <= reach_h && d.pad_w <= reach_w) {
-    // dx = conv(dy, w'), w'[g·cg + c, f, i, j] = w[g·fg + f, c, kh−1−i, kw−1−j], padding reach − pad.
-    Scratch flipped(sizeof(T) * d.f * G.k);
-    T* wt = flipped.as<T>();
-    for (int64_t g = 0; g < d.groups; ++g)
-      for (int64_t f = 0; f < G.fg; ++f)
-        for (int64_t c = 0; c < G.cg; ++c)
-          for (int64_t t = 0; t < G.taps; ++t)
-            wt[(((g * G.cg + c) * G.fg + f) * G.taps) + (G.taps - 1 - t)] = w[((g * G.fg + f) * G.cg + c) * G.taps + t];
-    ns_conv2d_desc t{d.n, d.f, d.ho, d.wo, d.c, d.kh, d.kw, d.groups, 1, 1, reach_h - d.pad_h, reach_w - d.pad_w,
-                     d.dil_h, d.dil_w, d.h, d.w};
-    return forward(t, dy, wt, static_cast<const T*>(nullptr), dx);
+  if (d.stride_h == 1 && d.stride_w == 1 && d.pad_h <= reach_h && d.pad_w <= reach_w && G.cg >= kMinFlippedChannels) {
+    // dx = conv(dy, w'), w'[g·cg + c, f, i, j] = w[g·fg + f, c, kh−1−i, kw−1−j], padding reach − pad: its
+    // A operand, row c and column (f, tap), is packed straight from w.
+    const ns_conv2d_desc t{d.n, d.f, d.ho, d.wo, d.c, d.kh, d.kw, d.groups, 1, 1, reach_h - d.pad_h,
+                           reach_w - d.pad_w, d.dil_h, d.dil_w, d.h, d.w};
+    const Geometry Gt(t);
+    const int MR = gemm::kernel<T>().mr;
+    return forward_gemm(
+        Gt, dy,
+        [&](T* dst, int64_t g, int64_t m0, int64_t rows, int64_t k0, int64_t kc) {
+          const T* wg = w + g * G.fg * G.k;
+          int64_t f = k0 / G.taps, tap = G.taps - 1 - k0 % G.taps;
+          for (int64_t k = 0; k < kc; ++k) {
+            const T* src = wg + f * G.k + m0 * G.taps + tap;
+            T* out = dst + k * MR;
+            int64_t i = 0;
+            for (; i < rows; ++i) out[i] = src[i * G.taps];
+            for (; i < MR; ++i) out[i] = T(0);
+            if (--tap < 0) tap = G.taps - 1, ++f;
+          }
+        },
+        static_cast<const T*>(nullptr), dx);
   }
   backward_input_col2im(G, dy, w, dx);
 }
 
-// dW_g over the whole batch; positions (the reduction) are split across threads, each summing into its
-// own buffer, then added up.
+// dW_gᵀ over the whole batch, one product per group: C = [P_g; 1] · dY_gᵀ with rows (c, i, j) and a last
+// row of ones (present when dbias is wanted), columns f. Threads split the reduction (positions) and sum
+// their C afterwards, or, when positions are few, split the rows of C.
 template <class T>
 void backward_weight(const ns_conv2d_desc& d, const T* x, const T* dy, T* dw, T* dbias) {
   Geometry G(d);
-  if (dbias) {
-    parallel_for(d.f, 1, [&](int64_t begin, int64_t end) {
-      for (int64_t f = begin; f < end; ++f) {
-        T sum = 0;
-        for (int64_t img = 0; img < d.n; ++img) {
-          const T* row = dy + (img * d.f + f) * G.plane;
-          for (int64_t p = 0; p < G.plane; ++p) sum += row[p];
+  if (use_direct(G)) {
+    if (dbias) bias_grad(G, dy, dbias);
+    return backward_weight_direct(G, x, dy, dw);
+  }
+  const gemm::MicroKernel<T>& uk = gemm::kernel<T>();
+  const int64_t MR = uk.mr, NR = uk.nr;
+  const int64_t rows = G.k + (dbias ? 1 : 0), N = G.fg, R = G.cols, row_tiles = (rows + MR - 1) / MR;
+  const int pool = pool_size();
+  const bool split_reduction = R >= 2048 * pool || row_tiles < 2 * pool;
+  const int threads = static_cast<int>(std::min<int64_t>(pool, split_reduction ? std::max<int64_t>(1, R / 256) : row_tiles));
+  const int64_t kc = gemm::balanced_block(split_reduction ? (R + threads - 1) / threads : R, kWeightGradKc, 16);
+  const int64_t lda = kc;  // A blocks are row-major, kc (a multiple of 16) apart
+  const gemm::Blocking blk{kWeightGradMc, kc, gemm::round_up(N, NR)};
+  const int64_t a_size = gemm::round_up(blk.mc, MR) * lda, b_size = blk.nc * kc, c_size = rows * N;
+  Scratch bufs(sizeof(T) * (a_size + b_size) * threads), cs(sizeof(T) * c_size * (split_reduction ? threads : 1));
+  for (int64_t g = 0; g < d.groups; ++g) {
+    parallel_run(threads, [&](int tid, int nt) {
+      int64_t r0 = 0, r1 = R, m0 = 0, m1 = rows;
+      T* c = cs.as<T>();
+      if (split_reduction) {
+        r0 = R * tid / nt;
+        r1 = R * (tid + 1) / nt;
+        c += tid * c_size;
+      } else {
+        m0 = row_tiles * tid / nt * MR;
+        m1 = std::min(rows, row_tiles * (tid + 1) / nt * MR);
+      }
+      T* abuf = bufs.as<T>() + tid * (a_size + b_size);
+      T* bbuf = abuf + a_size;
+      gemm::gemm_blocked<T>(
+          blk, r1 - r0, m0, m1, 0, N,
+          [&](T* dst, int64_t i0, int64_t mc, int64_t k0, int64_t kcur) {
+            const int64_t prow = std::min(mc, G.k - i0);
+            if (prow > 0) conv::pack_patches(dst, x, G, g, i0, prow, r0 + k0, kcur, lda);
+            if (i0 + mc > G.k) {  // the row of ones
+              T* ones = dst + (G.k - i0) * lda;
+              std::fill(ones, ones + kcur, T(1));
+            }
+            return gemm::APanels<T>{dst, MR * lda, lda, 1};
+          },
+          [&](T* dst, int64_t k0, int64_t kcur, int64_t n0, int64_t nc) {
+            conv::pack_dy_transposed(dst, dy, G, g, r0 + k0, kcur, n0, nc, NR);
+          },
+          gemm::DenseCView<T>{c, N}, 0, nullptr, abuf, bbuf);
+    });
+    // dw[g·fg + f, k] = Σ_t C_t[k, f], 16 rows of C at a time; dbias from the last row.
+    const int parts = split_reduction ? threads : 1;
+    parallel_for((rows + 15) / 16, 8, [&](int64_t b, int64_t e) {
+      for (int64_t blk16 = b; blk16 < e; ++blk16) {
+        const int64_t k0 = blk16 * 16, k1 = std::min(rows, k0 + 16);
+        for (int64_t f = 0; f < N; ++f) {
+          for (int64_t k = k0; k < k1; ++k) {
+            T sum = 0;
+            for (int t = 0; t < parts; ++t) sum += cs.as<T>()[t * c_size + k * N + f];
+            if (k < G.k)
+              dw[(g * G.fg + f) * G.k + k] = sum;
+            else
+              dbias[g * G.fg + f] = sum;
+          }
         }
-        dbias[f] = sum;
       }
     });
-  }
-  if (use_direct(G)) return backward_weight_direct(G, x, dy, dw);
-  const gemm::MicroKernel<T>& uk = gemm::kernel<T>();
-  const int64_t MR = uk.mr, NR = uk.nr, KC = uk.kc;
-  const int64_t wsize = d.f * G.k;
-  const int threads = static_cast<int>(std::min<int64_t>(pool_size(), std::max<int64_t>(1, G.cols / 256)));
-  const int64_t a_size = gemm::round_up(G.fg, MR) * KC, b_size = gemm::round_up(uk.nc, NR) * KC;
-  Scratch partial(sizeof(T) * wsize * (threads - 1) + 64), bufs(sizeof(T) * (a_size + b_size) * threads);
-  parallel_run(threads, [&](int tid, int nt) {
-    const int64_t p0 = G.cols * tid / nt, p1 = G.cols * (tid + 1) / nt;
-    T* out = tid == 0 ? dw : partial.as<T>() + (tid - 1) * wsize;
-    T* abuf = bufs.as<T>() + tid * (a_size + b_size);
-    T* bbuf = abuf + a_size;
-    for (int64_t g = 0; g < d.groups; ++g) {
-      // A[f, k] = dy[img(k), g·fg + f, p(k)] and B[k, (c,i,j)] = patch value, for k in [p0, p1).
-      auto pack_a = [&](T* dst, int64_t m0, int64_t mc, int64_t k0, int64_t kc) {
-        for (int64_t q = 0; q < mc; q += MR) {
-          const int64_t rows = std::min<int64_t>(MR, mc - q);
-          T* panel = dst + q * kc;
-          for (int64_t kk = 0; kk < kc; ++kk) {
-            const int64_t col = p0 + k0 + kk, img = col / G.plane, p = col % G.plane;
-            const T* src = dy + (img * d.f + g * G.fg + m0 + q) * G.plane + p;
-            int64_t r = 0;
-            for (; r < rows; ++r) panel[kk * MR + r] = src[r * G.plane];
-            for (; r < MR; ++r) panel[kk * MR + r] = T(0);
-          }
-        }
-      };
-      auto pack_b = [&](T* dst, int64_t k0, int64_t kc, int64_t n0, int64_t nc) {
-        for (int64_t q = 0; q < nc; q += NR) {
-          const int64_t width = std::min<int64_t>(NR, nc - q);
-          T* panel = dst + q * kc;
-          for (int64_t t = 0; t < NR; ++t) {
-            if (t >= width) {
-              for (int64_t kk = 0; kk < kc; ++kk) panel[kk * NR + t] = T(0);
-              continue;
-            }
-            const int64_t row = n0 + q + t, c = row / G.taps, tap = row % G.taps, i = tap / d.kw, j = tap % d.kw;
-            for (int64_t kk = 0; kk < kc; ++kk) {
-              const int64_t col = p0 + k0 + kk, img = col / G.plane, p = col % G.plane;
-              const int64_t ih = (p / d.wo) * d.stride_h - d.pad_h + i * d.dil_h;
-              const int64_t iw = (p % d.wo) * d.stride_w - d.pad_w + j * d.dil_w;
-              panel[kk * NR + t] = (ih >= 0 && ih < d.h && iw >= 0 && iw < d.w)
-                                       ? x[((img * d.c + g * G.cg + c) * d.h + ih) * d.w + iw]
-                                       : T(0);
-            }
-          }
-        }
-      };
-      gemm::gemm_range<T>(G.fg, p1 - p0, 0, G.fg, 0, G.k, pack_a, nullptr, pack_b,
-                          gemm::DenseCView<T>{out + g * G.fg * G.k, G.k}, 0, nullptr, abuf, bbuf);
-    }
-  });
-  for (int t = 1; t < threads; ++t) {
-    const T* src = partial.as<T>() + (t - 1) * wsize;
-    for (int64_t e = 0; e < wsize; ++e) dw[e] += src[e];
   }
 }
 

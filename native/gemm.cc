@@ -1,125 +1,177 @@
 // GEMM micro-kernels: AVX-512 and AVX2+FMA for float32, chosen at load time from what the CPU
 // supports, and a portable kernel (float32 and float64) that any x86-64 or other CPU runs.
+//
+// Every kernel is a template over the rows it computes (1..MR) and, for the vector kernels, over the
+// number of VW-column chunks it computes (1..NR/VW), so edge tiles cost what they compute; the last
+// chunk is stored under a mask.
 #include "gemm.h"
 
 #include <immintrin.h>
 
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 
 namespace ns {
 namespace gemm {
 namespace {
 
-// Portable kernel: MR × NR accumulators in a local array; the compiler vectorises the j loop.
-template <class T, int MR, int NR>
-void micro_portable(int64_t kc, const T* __restrict a, const T* __restrict b, T* c, int64_t ldc, int accumulate,
-                    const T* bias) {
-  T acc[MR][NR];
-  for (int i = 0; i < MR; ++i)
+// Portable kernel: R × NR accumulators in a local array; the compiler vectorises the j loop.
+template <class T, int R, int NR>
+void micro_portable(int64_t kc, const T* __restrict a, int64_t a_rs, int64_t a_ks, const T* __restrict b,
+                    const CTile<T>& c, int64_t, int64_t nr, int accumulate, const T* bias) {
+  T acc[R][NR];
+  for (int i = 0; i < R; ++i)
     for (int j = 0; j < NR; ++j) acc[i][j] = bias ? bias[i] : T(0);
   for (int64_t k = 0; k < kc; ++k) {
-    const T* ak = a + k * MR;
+    const T* ak = a + k * a_ks;
     const T* bk = b + k * NR;
-    for (int i = 0; i < MR; ++i)
-      for (int j = 0; j < NR; ++j) acc[i][j] += ak[i] * bk[j];
+    for (int i = 0; i < R; ++i) {
+      const T ai = ak[i * a_rs];
+      for (int j = 0; j < NR; ++j) acc[i][j] += ai * bk[j];
+    }
   }
-  for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < NR; ++j) c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
+  for (int i = 0; i < R; ++i) {
+    T* ci = c.chunk[0] + i * c.ldc;
+    for (int64_t j = 0; j < nr; ++j) ci[j] = accumulate ? ci[j] + acc[i][j] : acc[i][j];
+  }
 }
 
 #if defined(__x86_64__) || defined(_M_X64)
 
-// AVX-512: 8 rows × 48 columns = 24 zmm accumulators, 3 B vectors, broadcast A from memory.
-__attribute__((target("avx512f"))) void micro_avx512_8x48(int64_t kc, const float* __restrict a,
-                                                          const float* __restrict b, float* c, int64_t ldc,
-                                                          int accumulate, const float* bias) {
-  __m512 acc[8][3];
+// AVX-512: up to 8 rows × 3 chunks of 16 columns (24 zmm accumulators), B panels 48 wide, A broadcast
+// from memory.
+template <int R, int NV>
+__attribute__((target("avx512f"))) void micro_avx512(int64_t kc, const float* __restrict a, int64_t a_rs,
+                                                     int64_t a_ks, const float* __restrict b, const CTile<float>& c,
+                                                     int64_t, int64_t nr, int accumulate, const float* bias) {
+  __m512 acc[R][NV];
 #pragma GCC unroll 8
-  for (int i = 0; i < 8; ++i) {
-    __m512 init = bias ? _mm512_set1_ps(bias[i]) : _mm512_setzero_ps();
-    acc[i][0] = init;
-    acc[i][1] = init;
-    acc[i][2] = init;
+  for (int i = 0; i < R; ++i) {
+    const __m512 init = bias ? _mm512_set1_ps(bias[i]) : _mm512_setzero_ps();
+#pragma GCC unroll 3
+    for (int v = 0; v < NV; ++v) acc[i][v] = init;
   }
   for (int64_t k = 0; k < kc; ++k) {
-    const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16), b2 = _mm512_loadu_ps(b + 32);
+    __m512 bv[NV];
+#pragma GCC unroll 3
+    for (int v = 0; v < NV; ++v) bv[v] = _mm512_loadu_ps(b + 16 * v);
 #pragma GCC unroll 8
-    for (int i = 0; i < 8; ++i) {
-      const __m512 ai = _mm512_set1_ps(a[i]);
-      acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
-      acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
-      acc[i][2] = _mm512_fmadd_ps(ai, b2, acc[i][2]);
+    for (int i = 0; i < R; ++i) {
+      const __m512 ai = _mm512_set1_ps(a[i * a_rs]);
+#pragma GCC unroll 3
+      for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
     }
-    a += 8;
+    a += a_ks;
     b += 48;
   }
+  const int64_t tail = nr - 16 * (NV - 1);  // columns of the last chunk, 1..16
+  const __mmask16 last = tail >= 16 ? __mmask16(0xffff) : __mmask16((1u << tail) - 1);
 #pragma GCC unroll 8
-  for (int i = 0; i < 8; ++i) {
-    float* ci = c + i * ldc;
-    if (accumulate) {
-      acc[i][0] = _mm512_add_ps(acc[i][0], _mm512_loadu_ps(ci));
-      acc[i][1] = _mm512_add_ps(acc[i][1], _mm512_loadu_ps(ci + 16));
-      acc[i][2] = _mm512_add_ps(acc[i][2], _mm512_loadu_ps(ci + 32));
+  for (int i = 0; i < R; ++i) {
+#pragma GCC unroll 3
+    for (int v = 0; v < NV; ++v) {
+      float* p = c.chunk[v] + i * c.ldc;
+      const __mmask16 m = v == NV - 1 ? last : __mmask16(0xffff);
+      __m512 r = acc[i][v];
+      if (accumulate) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(m, p));
+      _mm512_mask_storeu_ps(p, m, r);
     }
-    _mm512_storeu_ps(ci, acc[i][0]);
-    _mm512_storeu_ps(ci + 16, acc[i][1]);
-    _mm512_storeu_ps(ci + 32, acc[i][2]);
   }
 }
 
-// AVX2 + FMA: 4 rows × 24 columns = 12 ymm accumulators.
-__attribute__((target("avx2,fma"))) void micro_avx2_4x24(int64_t kc, const float* __restrict a,
-                                                        const float* __restrict b, float* c, int64_t ldc,
-                                                        int accumulate, const float* bias) {
-  __m256 acc[4][3];
+// AVX2 + FMA: up to 4 rows × 3 chunks of 8 columns (12 ymm accumulators), B panels 24 wide.
+template <int R, int NV>
+__attribute__((target("avx2,fma"))) void micro_avx2(int64_t kc, const float* __restrict a, int64_t a_rs,
+                                                   int64_t a_ks, const float* __restrict b, const CTile<float>& c,
+                                                   int64_t, int64_t nr, int accumulate, const float* bias) {
+  __m256 acc[R][NV];
 #pragma GCC unroll 4
-  for (int i = 0; i < 4; ++i) {
-    __m256 init = bias ? _mm256_set1_ps(bias[i]) : _mm256_setzero_ps();
-    acc[i][0] = init;
-    acc[i][1] = init;
-    acc[i][2] = init;
+  for (int i = 0; i < R; ++i) {
+    const __m256 init = bias ? _mm256_set1_ps(bias[i]) : _mm256_setzero_ps();
+#pragma GCC unroll 3
+    for (int v = 0; v < NV; ++v) acc[i][v] = init;
   }
   for (int64_t k = 0; k < kc; ++k) {
-    const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8), b2 = _mm256_loadu_ps(b + 16);
+    __m256 bv[NV];
+#pragma GCC unroll 3
+    for (int v = 0; v < NV; ++v) bv[v] = _mm256_loadu_ps(b + 8 * v);
 #pragma GCC unroll 4
-    for (int i = 0; i < 4; ++i) {
-      const __m256 ai = _mm256_broadcast_ss(a + i);
-      acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
-      acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
-      acc[i][2] = _mm256_fmadd_ps(ai, b2, acc[i][2]);
+    for (int i = 0; i < R; ++i) {
+      const __m256 ai = _mm256_broadcast_ss(a + i * a_rs);
+#pragma GCC unroll 3
+      for (int v = 0; v < NV; ++v) acc[i][v] = _mm256_fmadd_ps(ai, bv[v], acc[i][v]);
     }
-    a += 4;
+    a += a_ks;
     b += 24;
   }
+  const int tail = static_cast<int>(nr - 8 * (NV - 1));  // columns of the last chunk, 1..8
+  const __m256i last = _mm256_cmpgt_epi32(_mm256_set1_epi32(tail), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 #pragma GCC unroll 4
-  for (int i = 0; i < 4; ++i) {
-    float* ci = c + i * ldc;
-    if (accumulate) {
-      acc[i][0] = _mm256_add_ps(acc[i][0], _mm256_loadu_ps(ci));
-      acc[i][1] = _mm256_add_ps(acc[i][1], _mm256_loadu_ps(ci + 8));
-      acc[i][2] = _mm256_add_ps(acc[i][2], _mm256_loadu_ps(ci + 16));
+  for (int i = 0; i < R; ++i) {
+#pragma GCC unroll 3
+    for (int v = 0; v < NV; ++v) {
+      float* p = c.chunk[v] + i * c.ldc;
+      __m256 r = acc[i][v];
+      if (v < NV - 1 || tail == 8) {
+        if (accumulate) r = _mm256_add_ps(r, _mm256_loadu_ps(p));
+        _mm256_storeu_ps(p, r);
+      } else {
+        if (accumulate) r = _mm256_add_ps(r, _mm256_maskload_ps(p, last));
+        _mm256_maskstore_ps(p, last, r);
+      }
     }
-    _mm256_storeu_ps(ci, acc[i][0]);
-    _mm256_storeu_ps(ci + 8, acc[i][1]);
-    _mm256_storeu_ps(ci + 16, acc[i][2]);
   }
 }
 
 #endif
 
-// NEURAL_SIMILARITY_ISA=avx2|portable caps the choice (for testing every kernel on one machine).
+// Fills fn[r][v] with Kernel<r + 1, v + 1>::fn for every r·V + v in the index sequence.
+template <class T, int V, template <int, int> class Kernel, int... I>
+void fill_table(MicroKernelFn<T> (&fn)[8][4], std::integer_sequence<int, I...>) {
+  ((fn[I / V][I % V] = Kernel<I / V + 1, I % V + 1>::fn), ...);
+}
+
+#if defined(__x86_64__) || defined(_M_X64)
+template <int R, int V>
+struct Avx512 {
+  static constexpr MicroKernelFn<float> fn = micro_avx512<R, V>;
+};
+template <int R, int V>
+struct Avx2 {
+  static constexpr MicroKernelFn<float> fn = micro_avx2<R, V>;
+};
+#endif
+
+template <class T, int NR>
+struct Portable {
+  template <int R, int>
+  struct K {
+    static constexpr MicroKernelFn<T> fn = micro_portable<T, R, NR>;
+  };
+};
+
 MicroKernel<float> choose_f32() {
+  MicroKernel<float> k{};
 #if defined(__x86_64__) || defined(_M_X64)
   const char* cap = std::getenv("NEURAL_SIMILARITY_ISA");
   const bool allow512 = !cap || std::strcmp(cap, "avx512") == 0;
   const bool allow2 = allow512 || std::strcmp(cap, "avx2") == 0;
   __builtin_cpu_init();
-  if (allow512 && __builtin_cpu_supports("avx512f")) return {8, 48, 256, 384, micro_avx512_8x48, "avx512"};
-  if (allow2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-    return {4, 24, 256, 384, micro_avx2_4x24, "avx2"};
+  if (allow512 && __builtin_cpu_supports("avx512f")) {
+    k = {8, 48, 16, 192, 256, 384, {}, Isa::avx512, "avx512"};
+    fill_table<float, 3, Avx512>(k.fn, std::make_integer_sequence<int, 8 * 3>{});
+    return k;
+  }
+  if (allow2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    k = {4, 24, 8, 96, 256, 384, {}, Isa::avx2, "avx2"};
+    fill_table<float, 3, Avx2>(k.fn, std::make_integer_sequence<int, 4 * 3>{});
+    return k;
+  }
 #endif
-  return {4, 16, 256, 256, micro_portable<float, 4, 16>, "portable"};
+  k = {4, 16, 16, 96, 256, 256, {}, Isa::portable, "portable"};
+  fill_table<float, 1, Portable<float, 16>::template K>(k.fn, std::make_integer_sequence<int, 4>{});
+  return k;
 }
 
 }  // namespace
@@ -130,7 +182,11 @@ const MicroKernel<float>& kernel_f32() {
 }
 
 const MicroKernel<double>& kernel_f64() {
-  static const MicroKernel<double> k{4, 8, 256, 256, micro_portable<double, 4, 8>, "portable"};
+  static const MicroKernel<double> k = [] {
+    MicroKernel<double> k{4, 8, 8, 96, 256, 256, {}, Isa::portable, "portable"};
+    fill_table<double, 1, Portable<double, 8>::template K>(k.fn, std::make_integer_sequence<int, 4>{});
+    return k;
+  }();
   return k;
 }
 

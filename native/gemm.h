@@ -6,9 +6,13 @@
 // into the layouts the micro-kernels read (a convolution's packer gathers image patches, the fused
 // similarity packer also applies M_p), and with a C view that says where each tile of C lives.
 //
-// Packed layouts (zero-padded to whole panels):
-//   A block (mc × kc): panels of MR rows;    element (i, k) at  (i / MR)·MR·kc + k·MR + i % MR
-//   B block (kc × nc): panels of NR columns; element (k, j) at  (j / NR)·NR·kc + k·NR + j % NR
+// Layouts the micro-kernels read:
+//   A block: panels of MR rows; element (i, k) at p + (i / MR)·panel + (i % MR)·rs + k·ks. The classic
+//            packed panel is rs = 1, ks = MR, panel = MR·kc; a row-major block with leading dimension
+//            lda is rs = lda, ks = 1, panel = MR·lda (the kernels broadcast A, so either is as fast).
+//   B block (kc × nc): panels of NR columns, zero-padded; element (k, j) at (j / NR)·NR·kc + k·NR + j % NR.
+//   C tile (mr × nr, mr ≤ MR, nr ≤ NR): columns come in chunks of VW (the vector width); row i of
+//            chunk v starts at chunk[v] + i·ldc, so a tile may straddle two images of a convolution.
 #ifndef NEURAL_SIMILARITY_GEMM_H
 #define NEURAL_SIMILARITY_GEMM_H
 
@@ -21,21 +25,35 @@
 namespace ns {
 namespace gemm {
 
-// c[i·ldc + j] = (accumulate ? c[i·ldc + j] : (bias ? bias[i] : 0)) + Σ_k a[k·MR + i]·b[k·NR + j]
-// for a full MR × NR tile.
+// Where the micro-kernel writes one tile of C.
 template <class T>
-using MicroKernelFn = void (*)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, int accumulate,
-                               const T* bias);
+struct CTile {
+  T* chunk[4];  // row 0 of each VW-column chunk
+  int64_t ldc;  // distance between rows
+};
+
+// For the mr × nr tile (i < mr, j < nr):
+//   C[i, j] = (accumulate ? C[i, j] : (bias ? bias[i] : 0)) + Σ_k A[i, k]·B[k, j]
+// with A element (i, k) at a[i·a_rs + k·a_ks] and B a packed panel. Columns nr..NR of the panel are
+// computed but not stored; rows past mr are neither read nor written.
+template <class T>
+using MicroKernelFn = void (*)(int64_t kc, const T* a, int64_t a_rs, int64_t a_ks, const T* b, const CTile<T>& c,
+                               int64_t mr, int64_t nr, int accumulate, const T* bias);
+
+enum class Isa { portable, avx2, avx512 };
 
 template <class T>
 struct MicroKernel {
-  int mr, nr;        // tile shape
-  int64_t kc, nc;    // K block and per-thread column block the caches were sized for
-  MicroKernelFn<T> fn;
+  int mr, nr;          // tile shape
+  int vw;              // columns per C chunk; nr is a multiple of vw
+  int64_t mc, kc, nc;  // default blocking: A rows, K, and per-thread columns per block
+  MicroKernelFn<T> fn[8][4];  // fn[mr − 1][chunks − 1]: the variant for a tile of mr rows and that many chunks
+  Isa level;
   const char* isa;
 };
 
 // The micro-kernel for this CPU (chosen once, at load time): AVX-512, AVX2+FMA or portable.
+// NEURAL_SIMILARITY_ISA=avx2|portable caps the choice (to test every path on one machine).
 const MicroKernel<float>& kernel_f32();
 const MicroKernel<double>& kernel_f64();
 
@@ -48,56 +66,67 @@ inline const MicroKernel<double>& kernel<double>() { return kernel_f64(); }
 
 inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
-// Computes rows [m_begin, m_end) × columns [n_begin, n_end) of C over all of K, on the calling thread.
-// m_begin must be a multiple of MR.
-//   cview says where C lives: cview.tile(m0, n0, MR, NR, &ldc) returns a pointer to a full tile that can
-//   be written in place (rows at c + i·ldc, columns contiguous) or nullptr; then the driver computes the
-//   tile into a buffer and calls cview.scatter(buf, ldb, m0, n0, mr, nr, accumulate).
-//   pack_a(T* dst, m0, mc, k0, kc) packs an A block; when a_packed is not null, A was packed up front
-//   as consecutive K blocks of the whole M (block kb at a_packed + kb·round_up(M, MR)·kc_max) instead.
-//   pack_b(T* dst, k0, kc, n0, nc) packs a B block.
-// `accumulate` adds to C instead of overwriting it; `bias` (per row of C, may be null) is added when
-// C is overwritten. b_buf must hold round_up(nc_max, NR)·kc_max elements; a_buf round_up(M, MR)·kc_max.
+// A block size of at most `limit` (a multiple of `multiple`) that splits `total` into equal-sized blocks.
+inline int64_t balanced_block(int64_t total, int64_t limit, int64_t multiple) {
+  if (total <= 0) return multiple;
+  const int64_t blocks = (total + limit - 1) / limit;
+  return std::min(round_up((total + blocks - 1) / blocks, multiple), round_up(limit, multiple));
+}
+
+// Block sizes of one product (mc a multiple of MR).
+struct Blocking {
+  int64_t mc, kc, nc;
+};
+
+// Where pack_a put (or found) an A block; see the layouts above.
+template <class T>
+struct APanels {
+  const T* p;
+  int64_t panel, rs, ks;
+};
+
+// Computes rows [m_begin, m_end) × columns [n_begin, n_end) of C over all of K on the calling thread:
+//   for each nc columns, each kc of K: pack_b; for each mc rows: pack_a; then every micro-tile.
+//   pack_b(T* dst, k0, kc, n0, nc) packs a B block into dst (round_up(nc, NR)·kc elements).
+//   pack_a(T* dst, m0, mc, k0, kc) -> APanels<T> packs an A block into dst (or returns where a block
+//     packed earlier lives); the block covers whole MR-row panels that the kernels read up to row mc.
+//   cview.tile(m0, n0, mr, nr, VW, CTile<T>*) -> bool fills in where the tile lives, or returns false;
+//     then the tile is computed into a buffer and cview.scatter(buf, ldb, m0, n0, mr, nr, accumulate)
+//     stores it.
+// `accumulate` adds to C instead of overwriting it; `bias` (indexed by row of C, may be null) is
+// added when C is overwritten.
 template <class T, class PackA, class PackB, class CView>
-void gemm_range(int64_t M, int64_t K, int64_t m_begin, int64_t m_end, int64_t n_begin, int64_t n_end,
-                PackA&& pack_a, const T* a_packed, PackB&& pack_b, CView&& cview, int accumulate, const T* bias,
-                T* a_buf, T* b_buf) {
+void gemm_blocked(const Blocking& blk, int64_t K, int64_t m_begin, int64_t m_end, int64_t n_begin, int64_t n_end,
+                  PackA&& pack_a, PackB&& pack_b, CView&& cview, int accumulate, const T* bias, T* a_buf, T* b_buf) {
   const MicroKernel<T>& uk = kernel<T>();
-  const int MR = uk.mr, NR = uk.nr;
-  const int64_t KC = uk.kc, NC = uk.nc;
-  alignas(64) T tile[16 * 64];
-  for (int64_t n0 = n_begin; n0 < n_end; n0 += NC) {
-    const int64_t nc = std::min(NC, n_end - n0);
-    for (int64_t k0 = 0; k0 < K || k0 == 0; k0 += KC) {
-      const int64_t kc = std::min(KC, K - k0);
+  const int MR = uk.mr, NR = uk.nr, VW = uk.vw;
+  alignas(64) T tile[8 * 64];
+  for (int64_t n0 = n_begin; n0 < n_end; n0 += blk.nc) {
+    const int64_t nc = std::min(blk.nc, n_end - n0);
+    for (int64_t k0 = 0; k0 < K || k0 == 0; k0 += blk.kc) {
+      const int64_t kc = std::min(blk.kc, K - k0);
       const int acc = (k0 > 0) || accumulate;
       pack_b(b_buf, k0, kc, n0, nc);
-      const T* a_block;
-      if (a_packed) {
-        a_block = a_packed + (k0 / KC) * round_up(M, MR) * KC + (m_begin / MR) * MR * kc;
-      } else {
-        pack_a(a_buf, m_begin, m_end - m_begin, k0, kc);
-        a_block = a_buf;
-      }
-      for (int64_t j = 0; j < nc; j += NR) {
-        const int64_t nr = std::min<int64_t>(NR, nc - j);
-        const T* bp = b_buf + (j / NR) * NR * kc;
-        for (int64_t i = m_begin; i < m_end; i += MR) {
-          const int64_t mr = std::min<int64_t>(MR, m_end - i);
-          const T* ap = a_block + ((i - m_begin) / MR) * MR * kc;
-          const T* row_bias = (bias && !acc) ? bias + i : nullptr;
-          int64_t ldc = 0;
-          T* c = (mr == MR && nr == NR) ? cview.tile(i, n0 + j, MR, NR, &ldc) : nullptr;
-          if (c) {
-            uk.fn(kc, ap, bp, c, ldc, acc, row_bias);
-          } else {
-            T bias_pad[16];
-            if (row_bias) {
-              for (int r = 0; r < MR; ++r) bias_pad[r] = r < mr ? row_bias[r] : T(0);
-              row_bias = bias_pad;
+      for (int64_t m0 = m_begin; m0 < m_end; m0 += blk.mc) {
+        const int64_t mc = std::min(blk.mc, m_end - m0);
+        const APanels<T> a = pack_a(a_buf, m0, mc, k0, kc);
+        for (int64_t j = 0; j < nc; j += NR) {
+          const int64_t nr = std::min<int64_t>(NR, nc - j);
+          const int chunks = static_cast<int>((nr + VW - 1) / VW);
+          const T* bp = b_buf + (j / NR) * NR * kc;
+          for (int64_t i = 0; i < mc; i += MR) {
+            const int64_t mr = std::min<int64_t>(MR, mc - i);
+            const T* ap = a.p + (i / MR) * a.panel;
+            const T* row_bias = (bias && !acc) ? bias + m0 + i : nullptr;
+            const MicroKernelFn<T> fn = uk.fn[mr - 1][chunks - 1];
+            CTile<T> c;
+            if (cview.tile(m0 + i, n0 + j, mr, nr, VW, &c)) {
+              fn(kc, ap, a.rs, a.ks, bp, c, mr, nr, acc, row_bias);
+            } else {
+              const CTile<T> buf{{tile, tile + VW, tile + 2 * VW, tile + 3 * VW}, NR};
+              fn(kc, ap, a.rs, a.ks, bp, buf, mr, nr, 0, row_bias);
+              cview.scatter(tile, NR, m0 + i, n0 + j, mr, nr, acc);
             }
-            uk.fn(kc, ap, bp, tile, NR, 0, row_bias);
-            cview.scatter(tile, NR, i, n0 + j, mr, nr, acc);
           }
         }
       }
@@ -111,6 +140,12 @@ template <class T>
 struct DenseCView {
   T* c;
   int64_t ldc;
+  bool tile(int64_t m0, int64_t n0, int64_t, int64_t, int vw, CTile<T>* t) const {
+    for (int v = 0; v < 4; ++v) t->chunk[v] = c + m0 * ldc + n0 + v * vw;
+    t->ldc = ldc;
+    return true;
+  }
+  // The classic interface (see gemm_range).
   T* tile(int64_t m0, int64_t n0, int, int, int64_t* ld) const {
     *ld = ldc;
     return c + m0 * ldc + n0;
@@ -127,13 +162,58 @@ struct DenseCView {
   }
 };
 
-// Packs rows [m0, m0+mc) × [k0, k0+kc) of a strided matrix (element (i, k) at a[i·rs + k·cs]).
+// The classic interface, kept for callers written against it (similarity.cc): default blocking, A either
+// packed per block by pack_a(T* dst, m0, mc, k0, kc) into a_buf (round_up(M, MR)·kc elements) or, when
+// a_packed is not null, packed up front as consecutive K blocks of the whole M (block kb at
+// a_packed + kb·round_up(M, MR)·KC, each in panels of MR rows); cview.tile(m0, n0, MR, NR, &ldc) returns a
+// full tile that can be written in place or nullptr. m_begin must be a multiple of MR.
+template <class T, class PackA, class PackB, class CView>
+void gemm_range(int64_t M, int64_t K, int64_t m_begin, int64_t m_end, int64_t n_begin, int64_t n_end,
+                PackA&& pack_a, const T* a_packed, PackB&& pack_b, CView&& cview, int accumulate, const T* bias,
+                T* a_buf, T* b_buf) {
+  const MicroKernel<T>& uk = kernel<T>();
+  const int64_t MR = uk.mr, NR = uk.nr, KC = uk.kc;
+  struct FullTiles {
+    CView& v;
+    int64_t MR, NR;
+    bool tile(int64_t m0, int64_t n0, int64_t mr, int64_t nr, int vw, CTile<T>* t) const {
+      if (mr != MR || nr != NR) return false;
+      int64_t ldc = 0;
+      T* c = v.tile(m0, n0, static_cast<int>(MR), static_cast<int>(NR), &ldc);
+      if (!c) return false;
+      for (int k = 0; k < 4; ++k) t->chunk[k] = c + k * vw;
+      t->ldc = ldc;
+      return true;
+    }
+    void scatter(const T* buf, int64_t ldb, int64_t m0, int64_t n0, int64_t mr, int64_t nr, int acc) const {
+      v.scatter(buf, ldb, m0, n0, mr, nr, acc);
+    }
+  };
+  gemm_blocked<T>(
+      Blocking{round_up(std::max<int64_t>(1, m_end - m_begin), MR), KC, uk.nc}, K, m_begin, m_end, n_begin, n_end,
+      [&](T* dst, int64_t m0, int64_t mc, int64_t k0, int64_t kc) {
+        if (a_packed) return APanels<T>{a_packed + (k0 / KC) * round_up(M, MR) * KC + m0 * kc, MR * kc, 1, MR};
+        pack_a(dst, m0, mc, k0, kc);
+        return APanels<T>{dst, MR * kc, 1, MR};
+      },
+      pack_b, FullTiles{cview, MR, NR}, accumulate, bias, a_buf, b_buf);
+}
+
+// Packs rows [m0, m0+mc) × [k0, k0+kc) of a strided matrix (element (i, k) at a[i·rs + k·cs]) into
+// panels of MR rows (zero-padded).
 template <class T>
 void pack_a_strided(T* dst, const T* a, int64_t rs, int64_t cs, int64_t m0, int64_t mc, int64_t k0, int64_t kc,
                     int MR) {
   for (int64_t p = 0; p < mc; p += MR) {
     const int64_t rows = std::min<int64_t>(MR, mc - p);
     T* d = dst + p * kc;
+    if (cs == 1 && rows == MR) {  // rows contiguous along k: read each row once, write with stride MR
+      for (int64_t i = 0; i < MR; ++i) {
+        const T* src = a + (m0 + p + i) * rs + k0;
+        for (int64_t k = 0; k < kc; ++k) d[k * MR + i] = src[k];
+      }
+      continue;
+    }
     for (int64_t k = 0; k < kc; ++k) {
       const T* src = a + (m0 + p) * rs + (k0 + k) * cs;
       int64_t i = 0;
@@ -143,7 +223,8 @@ void pack_a_strided(T* dst, const T* a, int64_t rs, int64_t cs, int64_t m0, int6
   }
 }
 
-// Packs [k0, k0+kc) × columns [n0, n0+nc) of a strided matrix (element (k, j) at b[k·rs + j·cs]).
+// Packs [k0, k0+kc) × columns [n0, n0+nc) of a strided matrix (element (k, j) at b[k·rs + j·cs]) into
+// panels of NR columns (zero-padded).
 template <class T>
 void pack_b_strided(T* dst, const T* b, int64_t rs, int64_t cs, int64_t k0, int64_t kc, int64_t n0, int64_t nc,
                     int NR) {

@@ -17,7 +17,8 @@ void matmul(int64_t batch, int64_t m, int64_t n, int64_t k, const T* a, int64_t 
   const bool split_cols = col_tiles >= row_tiles;
   const int64_t parts_per_matrix = batch >= threads ? 1 : (threads + batch - 1) / batch;
   const int64_t items = batch * parts_per_matrix;
-  const int64_t a_buf = gemm::round_up(m, MR) * uk.kc, b_buf = gemm::round_up(uk.nc, NR) * uk.kc;
+  const gemm::Blocking blk{gemm::round_up(std::min<int64_t>(m, uk.mc), MR), gemm::balanced_block(k, uk.kc, 1), uk.nc};
+  const int64_t a_buf = blk.mc * blk.kc, b_buf = gemm::round_up(blk.nc, NR) * blk.kc;
   const int used = static_cast<int>(std::min<int64_t>(threads, items));
   Scratch scratch(sizeof(T) * used * (a_buf + b_buf));
   parallel_run(used, [&](int tid, int nt) {
@@ -38,12 +39,12 @@ void matmul(int64_t batch, int64_t m, int64_t n, int64_t k, const T* a, int64_t 
       }
       const T* ab = a + bi * a_bs;
       const T* bb = b + bi * b_bs;
-      gemm::gemm_range<T>(
-          m, k, m0, m1, n0, n1,
+      gemm::gemm_blocked<T>(
+          blk, k, m0, m1, n0, n1,
           [&](T* dst, int64_t r0, int64_t rc, int64_t k0, int64_t kc) {
             gemm::pack_a_strided(dst, ab, a_rs, a_cs, r0, rc, k0, kc, static_cast<int>(MR));
+            return gemm::APanels<T>{dst, MR * kc, 1, MR};
           },
-          nullptr,
           [&](T* dst, int64_t k0, int64_t kc, int64_t c0, int64_t cc) {
             gemm::pack_b_strided(dst, bb, b_rs, b_cs, k0, kc, c0, cc, static_cast<int>(NR));
           },

@@ -1,0 +1,331 @@
+// Packers of the implicit-GEMM convolutions (see conv2d_pack.h): portable versions for every dtype and
+// ISA, and AVX-512 versions for float32 chosen at run time when the GEMM runs its AVX-512 kernels.
+#include "conv2d_pack.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstring>
+#include <type_traits>
+
+#include "gemm.h"
+
+namespace ns {
+namespace conv {
+namespace {
+
+// Channels c of the group whose row c·taps + tap lies in [r0, r0 + rc): [*lo, *hi).
+void channel_range(const Geometry& G, int64_t tap, int64_t r0, int64_t rc, int64_t* lo, int64_t* hi) {
+  *lo = r0 > tap ? (r0 - tap + G.taps - 1) / G.taps : 0;
+  *hi = std::min(G.cg, r0 + rc > tap ? (r0 + rc - tap + G.taps - 1) / G.taps : 0);
+}
+
+// Output positions u ≥ 0 of a run whose input column iw0 + u·stride lies in [0, w): [*lo, *hi) ∩ [0, len).
+void valid_span(int64_t iw0, int64_t stride, int64_t w, int64_t len, int64_t* lo, int64_t* hi) {
+  *lo = iw0 >= 0 ? 0 : std::min(len, (-iw0 + stride - 1) / stride);
+  *hi = iw0 >= w ? 0 : std::min(len, (w - 1 - iw0) / stride + 1);
+  if (*hi < *lo) *hi = *lo;
+}
+
+// Portable patch packer. A panel's columns are split into runs along output rows; for each tap, the runs
+// become segments of valid input pixels, and every channel of the block copies the same segments.
+template <class T>
+void pack_patches_portable(T* dst, const T* x, const Geometry& G, int64_t g, int64_t r0, int64_t rc, int64_t c0,
+                           int64_t cc, int64_t width) {
+  const ns_conv2d_desc& d = G.d;
+  const int64_t hw = d.h * d.w, chw = d.c * hw;
+  const T* xg = x + g * G.cg * hw;
+  struct Run { int64_t t0, len, base, ih0, iw0; };  // base: offset of (n, ih0 = oh·sh, iw0 = ow·sw) from xg
+  struct Seg { int64_t t0, len, off; };
+  Run runs[kMaxPanel];
+  Seg segs[kMaxPanel];
+  for (int64_t q = 0; q < cc; q += width) {
+    const int64_t ncols = std::min(width, cc - q);
+    T* panel = dst + q * rc;
+    int nruns = 0;
+    {
+      const int64_t col = c0 + q;
+      int64_t img = col / G.plane, p = col % G.plane, oh = p / d.wo, ow = p % d.wo;
+      for (int64_t t = 0; t < ncols;) {
+        const int64_t len = std::min(ncols - t, d.wo - ow);
+        runs[nruns++] = Run{t, len, img * chw, oh * d.stride_h, ow * d.stride_w};
+        t += len;
+        ow = 0;
+        if (++oh == d.ho) oh = 0, ++img;
+      }
+    }
+    for (int64_t tap = 0; tap < G.taps; ++tap) {
+      int64_t c_lo, c_hi;
+      channel_range(G, tap, r0, rc, &c_lo, &c_hi);
+      if (c_lo >= c_hi) continue;
+      const int64_t di = (tap / d.kw) * d.dil_h - d.pad_h, dj = (tap % d.kw) * d.dil_w - d.pad_w;
+      int nsegs = 0;
+      for (int r = 0; r < nruns; ++r) {
+        const Run& run = runs[r];
+        const int64_t ih = run.ih0 + di, iw0 = run.iw0 + dj;
+        if (ih < 0 || ih >= d.h) continue;
+        int64_t lo, hi;
+        valid_span(iw0, d.stride_w, d.w, run.len, &lo, &hi);
+        if (lo < hi) segs[nsegs++] = Seg{run.t0 + lo, hi - lo, run.base + ih * d.w + iw0 + lo * d.stride_w};
+      }
+      for (int64_t c = c_lo; c < c_hi; ++c) {
+        const T* src = xg + c * hw;
+        T* out = panel + (c * G.taps + tap - r0) * width;
+        std::fill(out, out + width, T(0));
+        for (int s = 0; s < nsegs; ++s) {
+          const Seg& sg = segs[s];
+          if (d.stride_w == 1)
+            std::memcpy(out + sg.t0, src + sg.off, sizeof(T) * sg.len);
+          else
+            for (int64_t u = 0; u < sg.len; ++u) out[sg.t0 + u] = src[sg.off + u * d.stride_w];
+        }
+      }
+    }
+  }
+}
+
+template <class T>
+void pack_dy_transposed_portable(T* dst, const T* dy, const Geometry& G, int64_t g, int64_t c0, int64_t kc,
+                                 int64_t f0, int64_t fc, int64_t NR) {
+  for (int64_t q = 0; q < fc; q += NR) {
+    T* panel = dst + q * kc;
+    for (int64_t t = 0; t < NR; ++t) {
+      if (q + t >= fc) {
+        for (int64_t kk = 0; kk < kc; ++kk) panel[kk * NR + t] = T(0);
+        continue;
+      }
+      const int64_t f = g * G.fg + f0 + q + t;
+      int64_t img = c0 / G.plane, p = c0 % G.plane;
+      const T* row = dy + (img * G.d.f + f) * G.plane;
+      for (int64_t kk = 0; kk < kc; ++kk) {
+        panel[kk * NR + t] = row[p];
+        if (++p == G.plane) {
+          p = 0;
+          row = dy + (++img * G.d.f + f) * G.plane;
+        }
+      }
+    }
+  }
+}
+
+#if defined(__x86_64__) || defined(_M_X64)
+
+// GCC 12's AVX-512 intrinsics start many results from _mm512_undefined_*() (`__Y = __Y`), which
+// -Wmaybe-uninitialized reports once they are inlined here; the values are fully defined.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+// Whether the AVX-512 patch packer's 32-bit lane offsets cover x and every padded coordinate.
+bool fits_int32(const Geometry& G) {
+  const ns_conv2d_desc& d = G.d;
+  const int64_t lim = int64_t(1) << 30;
+  return d.n * d.c * d.h * d.w < lim && d.ho * d.stride_h + d.dil_h * d.kh + d.pad_h < lim &&
+         d.wo * d.stride_w + d.dil_w * d.kw + d.pad_w < lim && d.h * d.w < lim;
+}
+
+// AVX-512 patch packer (width a multiple of 16). For every 16-column chunk and every tap it works out,
+// with vector arithmetic on the columns' coordinates, which lanes fall inside the image and where they
+// read: lanes that read consecutive pixels (stride 1, one output row or rows that continue each other)
+// become one masked load, anything else a masked gather. Then each channel replays these recipes over
+// all panels before the next channel starts, so that only one channel plane is being read at a time:
+// its rows stay in L1 from tap to tap and panel to panel (planes a power of two apart share cache sets,
+// so sweeping all channels per tap or per panel would evict them). One load and one store per 16 values.
+__attribute__((target("avx512f"))) void pack_patches_avx512(float* dst, const float* x, const Geometry& G, int64_t g,
+                                                            int64_t r0, int64_t rc, int64_t c0, int64_t cc,
+                                                            int64_t width) {
+  const ns_conv2d_desc& d = G.d;
+  const int64_t hw = d.h * d.w, chw = d.c * hw;
+  const float* xg = x + g * G.cg * hw;
+  // Columns are handled in groups of whole panels, at most kMaxPanel columns (or one panel) each.
+  const int64_t group = std::max(width, kMaxPanel / width * width);
+  alignas(64) int32_t base[kMaxPanel], ih0[kMaxPanel], iw0[kMaxPanel];
+  // The recipe of one (tap, chunk): kind 0 zeros, 1 a masked load at src + off, 2 a masked gather at
+  // src + base[lane] + off.
+  struct Recipe { int32_t off; uint16_t mask; uint16_t kind; };
+  constexpr int64_t kMaxRecipes = 2048;
+  Recipe recipes[kMaxRecipes];
+  const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512i vh = _mm512_set1_epi32(static_cast<int32_t>(d.h)), vw = _mm512_set1_epi32(static_cast<int32_t>(d.w));
+  const int64_t c_first = r0 / G.taps, c_last = (r0 + rc - 1) / G.taps;
+  for (int64_t q0 = 0; q0 < cc; q0 += group) {
+    const int64_t ncols = std::min(group, cc - q0), lanes = gemm::round_up(ncols, width), nchunks = lanes / 16;
+    {
+      const int64_t col = c0 + q0;
+      int64_t img = col / G.plane, p = col % G.plane, oh = p / d.wo, ow = p % d.wo;
+      for (int64_t t = 0; t < lanes; ++t) {
+        if (t >= ncols) {  // padding lanes: a row far outside the image
+          base[t] = 0;
+          ih0[t] = INT32_MIN / 2;
+          iw0[t] = 0;
+          continue;
+        }
+        base[t] = static_cast<int32_t>(img * chw + oh * d.stride_h * d.w + ow * d.stride_w);
+        ih0[t] = static_cast<int32_t>(oh * d.stride_h);
+        iw0[t] = static_cast<int32_t>(ow * d.stride_w);
+        if (++ow == d.wo) {
+          ow = 0;
+          if (++oh == d.ho) oh = 0, ++img;
+        }
+      }
+    }
+    const int64_t taps_per_batch = std::max<int64_t>(1, kMaxRecipes / nchunks);
+    for (int64_t t0 = 0; t0 < G.taps; t0 += taps_per_batch) {
+      const int64_t t1 = std::min(G.taps, t0 + taps_per_batch);
+      for (int64_t tap = t0; tap < t1; ++tap) {
+        const int64_t di = (tap / d.kw) * d.dil_h - d.pad_h, dj = (tap % d.kw) * d.dil_w - d.pad_w;
+        const int32_t doff = static_cast<int32_t>(di * d.w + dj);
+        const __m512i vdi = _mm512_set1_epi32(static_cast<int32_t>(di)), vdj = _mm512_set1_epi32(static_cast<int32_t>(dj));
+        for (int64_t v = 0; v < nchunks; ++v) {
+          const __m512i ih = _mm512_add_epi32(_mm512_load_si512(ih0 + 16 * v), vdi);
+          const __m512i iw = _mm512_add_epi32(_mm512_load_si512(iw0 + 16 * v), vdj);
+          const __mmask16 valid = _mm512_cmplt_epu32_mask(ih, vh) & _mm512_cmplt_epu32_mask(iw, vw);
+          Recipe& rcp = recipes[(tap - t0) * nchunks + v];
+          rcp.mask = valid;
+          rcp.kind = 0;
+          if (!valid) continue;
+          // Lane l reads base[l] + doff; the lanes are consecutive pixels when base[l] − l is the same for all.
+          const __m512i rel = _mm512_sub_epi32(_mm512_load_si512(base + 16 * v), iota);
+          const __m512i first = _mm512_permutexvar_epi32(_mm512_set1_epi32(__builtin_ctz(valid)), rel);
+          if (_mm512_mask_cmpeq_epi32_mask(valid, rel, first) == valid) {
+            rcp.kind = 1;
+            rcp.off = _mm_cvtsi128_si32(_mm512_castsi512_si128(first)) + doff;
+          } else {
+            rcp.kind = 2;
+            rcp.off = doff;
+          }
+        }
+      }
+      for (int64_t c = c_first; c <= c_last; ++c) {
+        const int64_t tap_lo = std::max(t0, r0 - c * G.taps), tap_hi = std::min(t1, r0 + rc - c * G.taps);
+        const float* src = xg + c * hw;
+        for (int64_t q = 0; q < lanes; q += width) {
+          float* panel = dst + (q0 + q) * rc + (c * G.taps - r0) * width;  // row (c, tap) at panel + tap·width
+          for (int64_t tap = tap_lo; tap < tap_hi; ++tap) {
+            float* out = panel + tap * width;
+            const Recipe* rcp = recipes + (tap - t0) * nchunks + q / 16;
+            const int32_t* lane_base = base + q;
+            for (int64_t v = 0; v < width / 16; ++v) {
+              __m512 val;
+              if (rcp[v].kind == 1) {
+                val = _mm512_maskz_loadu_ps(rcp[v].mask, src + rcp[v].off);
+              } else if (rcp[v].kind == 2) {
+                const __m512i idx = _mm512_add_epi32(_mm512_load_si512(lane_base + 16 * v), _mm512_set1_epi32(rcp[v].off));
+                val = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), rcp[v].mask, idx, src, 4);
+              } else {
+                val = _mm512_setzero_ps();
+              }
+              _mm512_storeu_ps(out + 16 * v, val);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// In-register transpose of 16 rows of 16 floats: r[i][j] becomes r[j][i].
+__attribute__((target("avx512f"))) inline void transpose16(__m512 r[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  // u[4i + m], 128-bit lane L: column 4L + m of rows 4i..4i+3.
+  __m512 u[16];
+  for (int i = 0; i < 4; ++i) {
+    const __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 1]);
+    const __m512d c = _mm512_castps_pd(t[4 * i + 2]), e = _mm512_castps_pd(t[4 * i + 3]);
+    u[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+    u[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+    u[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, e));
+    u[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, e));
+  }
+  for (int m = 0; m < 4; ++m) {
+    const __m512 v1 = _mm512_shuffle_f32x4(u[m], u[4 + m], 0x88), v2 = _mm512_shuffle_f32x4(u[m], u[4 + m], 0xdd);
+    const __m512 w1 = _mm512_shuffle_f32x4(u[8 + m], u[12 + m], 0x88);
+    const __m512 w2 = _mm512_shuffle_f32x4(u[8 + m], u[12 + m], 0xdd);
+    r[m] = _mm512_shuffle_f32x4(v1, w1, 0x88);
+    r[8 + m] = _mm512_shuffle_f32x4(v1, w1, 0xdd);
+    r[4 + m] = _mm512_shuffle_f32x4(v2, w2, 0x88);
+    r[12 + m] = _mm512_shuffle_f32x4(v2, w2, 0xdd);
+  }
+}
+
+// AVX-512 dYᵀ packer (NR a multiple of 16): 16 filters × 16 positions at a time, loaded as rows of dy and
+// transposed in registers; blocks that straddle two images take the portable route element by element.
+__attribute__((target("avx512f"))) void pack_dy_transposed_avx512(float* dst, const float* dy, const Geometry& G,
+                                                                  int64_t g, int64_t c0, int64_t kc, int64_t f0,
+                                                                  int64_t fc, int64_t NR) {
+  const int64_t F = G.d.f, plane = G.plane;
+  for (int64_t q = 0; q < fc; q += NR) {
+    float* panel = dst + q * kc;
+    for (int64_t s = 0; s < NR; s += 16) {
+      const int64_t nf = std::clamp<int64_t>(fc - q - s, 0, 16);
+      const int64_t fbase = g * G.fg + f0 + q + s;
+      for (int64_t k0 = 0; k0 < kc; k0 += 16) {
+        const int64_t n = std::min<int64_t>(16, kc - k0);
+        float* out = panel + k0 * NR + s;
+        const int64_t col = c0 + k0, img = col / plane, p = col % plane;
+        if (nf == 0) {
+          for (int64_t k = 0; k < n; ++k) _mm512_storeu_ps(out + k * NR, _mm512_setzero_ps());
+        } else if (p + n <= plane) {
+          const __mmask16 m = n == 16 ? __mmask16(0xffff) : __mmask16((1u << n) - 1);
+          const float* src = dy + (img * F + fbase) * plane + p;
+          __m512 r[16];
+          for (int f = 0; f < 16; ++f) r[f] = f < nf ? _mm512_maskz_loadu_ps(m, src + f * plane) : _mm512_setzero_ps();
+          transpose16(r);
+          for (int64_t k = 0; k < n; ++k) _mm512_storeu_ps(out + k * NR, r[k]);
+        } else {
+          for (int64_t k = 0; k < n; ++k) {
+            const int64_t ck = col + k, ik = ck / plane, pk = ck % plane;
+            for (int64_t f = 0; f < 16; ++f) out[k * NR + f] = f < nf ? dy[(ik * F + fbase + f) * plane + pk] : 0.0f;
+          }
+        }
+      }
+    }
+  }
+}
+
+#pragma GCC diagnostic pop
+
+#endif
+
+bool avx512_float() { return gemm::kernel_f32().level == gemm::Isa::avx512; }
+
+}  // namespace
+
+template <class T>
+void pack_patches(T* dst, const T* x, const Geometry& G, int64_t g, int64_t r0, int64_t rc, int64_t c0, int64_t cc,
+                  int64_t width) {
+#if defined(__x86_64__) || defined(_M_X64)
+  if constexpr (std::is_same_v<T, float>) {
+    if (avx512_float() && width % 16 == 0 && fits_int32(G))
+      return pack_patches_avx512(dst, x, G, g, r0, rc, c0, cc, width);
+  }
+#endif
+  pack_patches_portable(dst, x, G, g, r0, rc, c0, cc, width);
+}
+
+template <class T>
+void pack_dy_transposed(T* dst, const T* dy, const Geometry& G, int64_t g, int64_t c0, int64_t kc, int64_t f0,
+                        int64_t fc, int64_t NR) {
+#if defined(__x86_64__) || defined(_M_X64)
+  if constexpr (std::is_same_v<T, float>) {
+    if (avx512_float() && NR % 16 == 0) return pack_dy_transposed_avx512(dst, dy, G, g, c0, kc, f0, fc, NR);
+  }
+#endif
+  pack_dy_transposed_portable(dst, dy, G, g, c0, kc, f0, fc, NR);
+}
+
+template void pack_patches<float>(float*, const float*, const Geometry&, int64_t, int64_t, int64_t, int64_t, int64_t,
+                                  int64_t);
+template void pack_patches<double>(double*, const double*, const Geometry&, int64_t, int64_t, int64_t, int64_t,
+                                   int64_t, int64_t);
+template void pack_dy_transposed<float>(float*, const float*, const Geometry&, int64_t, int64_t, int64_t, int64_t,
+                                        int64_t, int64_t);
+template void pack_dy_transposed<double>(double*, const double*, const Geometry&, int64_t, int64_t, int64_t, int64_t,
+                                         int64_t, int64_t);
+
+}  // namespace conv
+}  // namespace ns
