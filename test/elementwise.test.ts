@@ -1,7 +1,7 @@
 import * as ns from '../lib';
 import * as ref from './reference';
 import { Arr } from './reference';
-import { FLOAT_DTYPES, TOL, checkForward, describeErrors, disposed, expectClose, fromTensor, rand, toTensor } from './helpers';
+import { FLOAT_DTYPES, TOL, checkForward, describeErrors, disposed, expectClose, fromTensor, rand, toTensor, withThreads } from './helpers';
 import { gradcheck } from './gradcheck';
 
 type Binary = (a: ns.TensorLike, b: ns.TensorLike) => ns.Tensor;
@@ -68,6 +68,25 @@ describe('binary ops: forward with broadcasting', () => {
     expect(Array.from(ns.sub(10, i).dataSync())).toEqual([9, 8, 7]);
     expect(Array.from(ns.maximum(i, 2).dataSync())).toEqual([2, 2, 3]);
   });
+});
+
+// Past the size where the kernels split rows across threads (each thread starts mid-tensor).
+describe('large broadcasting and unary ops, one and several threads', () => {
+  const a = rand([64, 33, 40], 17, { lo: 0.5, hi: 2 }), b = rand([33, 1], 18, { lo: 0.5, hi: 2 }), c = rand([40], 19);
+  // The references are computed once for both dtypes and thread counts.
+  const memo = new Map<string, Arr>();
+  const once = (key: string, f: () => Arr) => (): Arr => memo.get(key) ?? memo.set(key, f()).get(key)!;
+  test.each([1, 5])('%d thread(s)', (threads) => withThreads(threads, () => {
+    for (const dtype of FLOAT_DTYPES) {
+      for (const [name, op, f] of BINARY) {
+        checkForward(dtype, [a, b], op, once(`${name} ab`, () => ref.zip(a, b, f)));
+        checkForward(dtype, [c, a], op, once(`${name} ca`, () => ref.zip(c, a, f)));
+      }
+      checkForward(dtype, [a, c], ns.lt, (x, y) => ref.zip(x, y, (u, v) => (u < v ? 1 : 0)));
+      checkForward(dtype, [a], ns.exp, (x) => ref.map(x, Math.exp));
+      checkForward(dtype, [a], (x) => ns.pow(x, 1.5), (x) => ref.map(x, (v) => v ** 1.5));
+    }
+  }));
 });
 
 describe('comparisons', () => {

@@ -119,5 +119,16 @@ export function disposed(shape: number[] = [2, 2], dtype: ns.DType = 'float32'):
   return t;
 }
 
+/** Runs `fn` with the kernels on `threads` threads, then restores the previous count. */
+export function withThreads<T>(threads: number, fn: () => T): T {
+  const previous = ns.getNumThreads();
+  ns.setNumThreads(threads);
+  try {
+    return fn();
+  } finally {
+    ns.setNumThreads(previous);
+  }
+}
+
 /** int32 labels. */
 export const labels = (values: number[]): ns.Tensor => ns.tensor(Int32Array.from(values), [values.length]);

@@ -1,6 +1,6 @@
 import * as ns from '../lib';
 import * as ref from './reference';
-import { FLOAT_DTYPES, TOL, checkForward, describeErrors, disposed, rand } from './helpers';
+import { FLOAT_DTYPES, TOL, checkForward, describeErrors, disposed, expectClose, rand, toTensor } from './helpers';
 import { gradcheck } from './gradcheck';
 
 // Longer dot products than the elementwise ops: float32 gets a little more room.
@@ -118,6 +118,63 @@ describe('conv2d gradients: input, weight and bias (float64 finite differences)'
     gradcheck(convOp(c), convInputs(c, 112), { wrt: [true, false, false] });
     gradcheck(convOp(c), convInputs(c, 113), { wrt: [false, false, true] });
   });
+});
+
+// Sizes past the thresholds where the kernels split work across threads (the weight gradient splits
+// the n·ho·wo reduction once it exceeds 512), run with one thread and with five, against the
+// reference adjoint in both dtypes.
+describe('gradients at larger sizes, one and several threads', () => {
+  const threads = ns.getNumThreads();
+  afterAll(() => ns.setNumThreads(threads));
+  const LARGE: ConvCase[] = [
+    { name: 'dense 3×3', x: [4, 8, 20, 18], w: [16, 8, 3, 3], bias: true, opts: { padding: 1 } },
+    { name: 'grouped, strided (col2im)', x: [3, 8, 23, 21], w: [12, 4, 3, 3], bias: true, opts: { groups: 2, stride: 2, padding: 1 } },
+    { name: 'dilated, padding beyond the reach', x: [2, 6, 25, 25], w: [10, 6, 3, 3], bias: false, opts: { dilation: 2, padding: 5 } },
+    { name: 'depthwise', x: [4, 16, 16, 16], w: [16, 1, 3, 3], bias: true, opts: { groups: 16, padding: 1 } },
+  ];
+  // Relative to the size of the largest gradient element: float32 sums of over a thousand terms.
+  const scaled = (a: ref.Arr, rtol: number): { rtol: number; atol: number } =>
+    ({ rtol, atol: rtol * a.data.reduce((m, v) => Math.max(m, Math.abs(v)), 0) });
+  for (const n of [1, 5]) {
+    for (const dtype of FLOAT_DTYPES) {
+      test.each(LARGE)(`conv2d ${dtype}, ${n} thread(s): $name`, (c) => {
+        ns.setNumThreads(n);
+        const [x, w, b] = convInputs(c, 171);
+        const y = ref.conv2d(x, w, c.bias ? b : null, c.opts);
+        const r = rand(y.shape, 172);
+        const expected = ref.conv2dBackward(x, w, r, c.opts);
+        const rtol = dtype === 'float32' ? 1e-4 : 1e-11;
+        ns.tidy(() => {
+          const [tx, tw, tb] = [x, w, b].map((a) => a && toTensor(a, dtype, true));
+          const out = ns.conv2d(tx, tw, { ...c.opts, bias: c.bias ? tb : null });
+          expectClose(out, y, scaled(y, rtol));
+          out.backward(toTensor(r, dtype));
+          expectClose(tx.grad!, expected.dx, scaled(expected.dx, rtol));
+          expectClose(tw.grad!, expected.dw, scaled(expected.dw, rtol));
+          if (c.bias) expectClose(tb.grad!, expected.db, scaled(expected.db, rtol));
+        });
+      });
+      test(`matmul and linear ${dtype}, ${n} thread(s)`, () => {
+        ns.setNumThreads(n);
+        const a = rand([3, 70, 130], 173), b = rand([130, 50], 174), g = rand([3, 70, 50], 175);
+        const rtol = dtype === 'float32' ? 1e-4 : 1e-11;
+        const bt = ref.permute(b, [1, 0]);
+        // dA = G·Bᵀ; dB = Σ_batch Aᵀ·G; linear(x, w) = x·wᵀ, so dw = Σ Gᵀ·x.
+        const da = ref.matmul(g, bt), db = ref.reduce(ref.matmul(ref.permute(a, [0, 2, 1]), g), 'sum', 0);
+        const dw = ref.reduce(ref.matmul(ref.permute(g, [0, 2, 1]), a), 'sum', 0);
+        ns.tidy(() => {
+          const [ta, tb, tw] = [a, b, bt].map((v) => toTensor(v, dtype, true));
+          ns.matmul(ta, tb).backward(toTensor(g, dtype));
+          expectClose(ta.grad!, da, scaled(da, rtol));
+          expectClose(tb.grad!, db, scaled(db, rtol));
+          ta.grad = null;
+          ns.linear(ta, tw).backward(toTensor(g, dtype));
+          expectClose(ta.grad!, da, scaled(da, rtol));
+          expectClose(tw.grad!, dw, scaled(dw, rtol));
+        });
+      });
+    }
+  }
 });
 
 describe('matmul, linear and conv2d check their arguments', () => {

@@ -13,7 +13,9 @@ describe('nn layers', () => {
     expect(layer.parameters().every((p) => p.requiresGrad && p.gradFn === null)).toBe(true);
     expect(fromTensor(layer.weight).data.every((v) => Math.abs(v) <= 0.5)).toBe(true);
     const x = rand([5, 4], 201);
-    expectClose(layer.forward(toTensor(x, 'float32')), ref.linear(x, fromTensor(layer.weight), fromTensor(layer.bias!)), TOL.float32);
+    const y = layer.forward(toTensor(x, 'float32'));
+    expectClose(y, ref.linear(x, fromTensor(layer.weight), fromTensor(layer.bias!)), TOL.float32);
+    expect(y.dataSync()).toEqual(ns.linear(toTensor(x, 'float32'), layer.weight, layer.bias).dataSync());
     expect(new nn.Linear(4, 3, { bias: false }).numParameters()).toBe(12);
     expect(new nn.Linear(2, 2, { dtype: 'float64' }).weight.dtype).toBe('float64');
   });
@@ -23,8 +25,9 @@ describe('nn layers', () => {
     expect(layer.numParameters()).toBe(6 * 2 * 3 * 2 + 6);
     expect(layer.weight.shape).toEqual([6, 2, 3, 2]);
     const x = rand([2, 4, 7, 6], 202);
-    expectClose(layer.forward(toTensor(x)), ref.conv2d(x, fromTensor(layer.weight), fromTensor(layer.bias!),
-      { groups: 2, stride: 2, padding: 1 }), TOL.float64);
+    const y = layer.forward(toTensor(x));
+    expectClose(y, ref.conv2d(x, fromTensor(layer.weight), fromTensor(layer.bias!), { groups: 2, stride: 2, padding: 1 }), TOL.float64);
+    expect(y.dataSync()).toEqual(ns.conv2d(toTensor(x), layer.weight, { bias: layer.bias, groups: 2, stride: 2, padding: 1 }).dataSync());
     expect(new nn.Conv2d(3, 8, 3, { bias: false }).numParameters()).toBe(8 * 3 * 9);
   });
 
@@ -39,7 +42,9 @@ describe('nn layers', () => {
     expectClose(bn.runningMean, trained.runningMean, TOL.float64);
     expectClose(bn.runningVar, trained.runningVar, TOL.float64);
     bn.eval();
-    expectClose(bn.forward(toTensor(x)), ref.batchNorm(x, ones, zeros, trained.runningMean, trained.runningVar, false).y, TOL.float64);
+    const y = bn.forward(toTensor(x));
+    expectClose(y, ref.batchNorm(x, ones, zeros, trained.runningMean, trained.runningVar, false).y, TOL.float64);
+    expect(y.dataSync()).toEqual(ns.batchNorm2d(toTensor(x), bn.runningMean, bn.runningVar, { weight: bn.weight, bias: bn.bias }).dataSync());
     expectClose(bn.runningMean, trained.runningMean, TOL.float64);
     expect(new nn.BatchNorm2d(5, { affine: false }).numParameters()).toBe(0);
   });

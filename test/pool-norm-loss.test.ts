@@ -91,7 +91,7 @@ describe('batchNorm2d', () => {
 
   test('gradients in training mode: input, weight and bias', () => {
     const small = rand([3, 2, 3, 2], 137, { lo: -2, hi: 2 });
-    gradcheck((t, g, b) => ns.batchNorm2d(t, ns.zeros([2], { dtype: 'float64' }), ns.ones([2], { dtype: 'float64' }),
+    gradcheck((t, g, b) => ns.batchNorm2d(t, ns.zeros([2], { dtype: t.dtype }), ns.ones([2], { dtype: t.dtype }),
       { weight: g, bias: b, training: true }), [small, rand([2], 138, { lo: 0.5, hi: 2 }), rand([2], 139)]);
     gradcheck((t) => ns.batchNorm2d(t, null, null, { training: true, eps: 1e-3 }), [small]);
     gradcheck((t, g) => ns.batchNorm2d(t, null, null, { weight: g, training: true }), [small, rand([2], 140)], { wrt: [false, true] });

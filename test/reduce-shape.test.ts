@@ -1,6 +1,6 @@
 import * as ns from '../lib';
 import * as ref from './reference';
-import { FLOAT_DTYPES, TOL, checkForward, describeErrors, disposed, expectClose, rand, toTensor } from './helpers';
+import { FLOAT_DTYPES, TOL, checkForward, describeErrors, disposed, expectClose, rand, toTensor, withThreads } from './helpers';
 import { gradcheck } from './gradcheck';
 
 const REDUCTIONS: [ref.ReduceKind, (x: ns.Tensor, axes?: ns.Axes, keepDims?: boolean) => ns.Tensor][] = [
@@ -119,6 +119,31 @@ describe('shape ops: forward', () => {
     expect(ns.slice(t, [0, 1], [2, 1]).toArray()).toEqual([[2], [5]]);
     expect(ns.concat([t, t], 0).dtype).toBe('int32');
   });
+});
+
+// Past the size where the kernels split rows across threads (each thread starts mid-tensor).
+describe('large reductions, copies and softmax, one and several threads', () => {
+  const a = rand([64, 33, 40], 42, { lo: -2, hi: 2 });
+  // The references are computed once for both dtypes and thread counts.
+  const memo = new Map<string, ref.Arr>();
+  const once = (key: string, f: () => ref.Arr) => (): ref.Arr => memo.get(key) ?? memo.set(key, f()).get(key)!;
+  test.each([1, 5])('%d thread(s)', (threads) => withThreads(threads, () => {
+    for (const dtype of FLOAT_DTYPES) {
+      const tol = { rtol: 1e-5, atol: dtype === 'float32' ? 1e-4 : 1e-11 };
+      for (const [name, op] of REDUCTIONS) {
+        for (const axes of [0, 1, 2, [0, 2]]) {
+          checkForward(dtype, [a], (t) => op(t, axes), once(`${name} ${axes}`, () => ref.reduce(a, name, axes)), tol);
+        }
+      }
+      expectClose(ns.argmax(toTensor(a, dtype), 1), ref.argmax(a, 1), TOL.float64);
+      checkForward(dtype, [a], (t) => ns.permute(t, [2, 0, 1]), (x) => ref.permute(x, [2, 0, 1]), TOL.float64);
+      checkForward(dtype, [a], (t) => ns.slice(t, [3, 1, 2], [60, 30, 35]), (x) => ref.slice(x, [3, 1, 2], [60, 30, 35]), TOL.float64);
+      checkForward(dtype, [a, a], (s, t) => ns.concat([s, t], 2), (x, y) => ref.concat([x, y], 2), TOL.float64);
+      checkForward(dtype, [rand([33, 1], 43)], (t) => ns.broadcastTo(t, [64, 33, 40]), (x) => ref.broadcastTo(x, [64, 33, 40]), TOL.float64);
+      checkForward(dtype, [a], (t) => ns.softmax(t, 1), (x) => ref.softmax(x, 1));
+      checkForward(dtype, [a], (t) => ns.logSoftmax(t, 2), (x) => ref.softmax(x, 2, true));
+    }
+  }));
 });
 
 describe('reduction and shape gradients (float64 finite differences)', () => {

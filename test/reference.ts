@@ -240,6 +240,39 @@ export function conv2d(x: Arr, w: Arr, bias: Arr | null, attrs: ConvAttrs = {}):
   return out;
 }
 
+/** The adjoint of conv2d: gradients of Σ conv2d(x, w, b)·dy with respect to x, w and b. */
+export function conv2dBackward(x: Arr, w: Arr, dy: Arr, attrs: ConvAttrs = {}): { dx: Arr; dw: Arr; db: Arr } {
+  const [n, c, h, wd] = x.shape, [f, cg, kh, kw] = w.shape, [, , ho, wo] = dy.shape;
+  const [sh, sw] = pair(attrs.stride, 1), [ph, pw] = pair(attrs.padding, 0), [dh, dw] = pair(attrs.dilation, 1);
+  const fg = f / (attrs.groups ?? 1);
+  const gx = arr(x.shape), gw = arr(w.shape), gb = arr([f]);
+  for (let b = 0; b < n; b++) {
+    for (let o = 0; o < f; o++) {
+      const g = Math.floor(o / fg);
+      for (let oy = 0; oy < ho; oy++) {
+        for (let ox = 0; ox < wo; ox++) {
+          const d = dy.data[((b * f + o) * ho + oy) * wo + ox];
+          gb.data[o] += d;
+          for (let ci = 0; ci < cg; ci++) {
+            for (let i = 0; i < kh; i++) {
+              const iy = oy * sh - ph + i * dh;
+              if (iy < 0 || iy >= h) continue;
+              for (let j = 0; j < kw; j++) {
+                const ix = ox * sw - pw + j * dw;
+                if (ix < 0 || ix >= wd) continue;
+                const xi = ((b * c + g * cg + ci) * h + iy) * wd + ix, wi = ((o * cg + ci) * kh + i) * kw + j;
+                gx.data[xi] += w.data[wi] * d;
+                gw.data[wi] += x.data[xi] * d;
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  return { dx: gx, dw: gw, db: gb };
+}
+
 export interface PoolAttrs { stride?: Pair; padding?: Pair; ceilMode?: boolean; countIncludePad?: boolean }
 
 /** PyTorch's pooled size, with its rule that the last window must start inside the input or left padding. */

@@ -243,7 +243,7 @@ describeErrors('creation errors', [
   ['tensor on an unknown device', () => ns.tensor([1], [1], { device: 'tpu' as never }), TypeError,
     "tensor: expected device to be 'cpu' or 'cuda' but got tpu"],
   ['tensor on cuda in a CPU-only build', () => ns.tensor([1], [1], { device: 'cuda' }), Error,
-    /^tensor: device 'cuda' is not available: .*using the CPU$/],
+    /^tensor: device 'cuda' is not available: .+/],
   ['tensor with options not an object', () => ns.tensor([1], [1], 'float64' as never), TypeError,
     'tensor: expected options to be an object but got string'],
   ['zeros with a NaN size', () => ns.zeros([NaN]), RangeError, 'zeros: expected shape[0] to be an integer ≥ 0 but got NaN'],
