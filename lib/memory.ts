@@ -162,6 +162,7 @@ export function tidy<T>(fn: () => T): T {
   }
   scopes.pop();
   if (result instanceof Promise) {
+    for (const t of scope) t.dispose();
     throw new TypeError('tidy: expected a synchronous function but got one that returned a Promise');
   }
   const kept = new Set<unknown>();

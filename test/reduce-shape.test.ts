@@ -39,8 +39,11 @@ describe('reductions: forward', () => {
     expect(Math.abs(ns.sum(t).item() - n * Math.fround(0.1))).toBeLessThan(1e-3);
   });
 
-  test('sum over an empty axis is 0', () => {
+  test('over an empty axis, sum is 0 and mean is NaN', () => {
     expect(Array.from(ns.sum(ns.zeros([2, 0]), 1).dataSync())).toEqual([0, 0]);
+    expect(Array.from(ns.mean(ns.zeros([2, 0]), 1).dataSync())).toEqual([NaN, NaN]);
+    expect(ns.mean(ns.zeros([0], { dtype: 'float64' })).item()).toBeNaN();
+    expect(ns.crossEntropy(ns.zeros([0, 3]), ns.tensor(new Int32Array(0))).item()).toBeNaN();
   });
 
   test.each([[0, false], [1, false], [-1, true], [2, true]])('argmax axis %d keepDims %s', (axis, keepDims) => {

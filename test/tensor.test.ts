@@ -204,8 +204,9 @@ describe('disposal, tidy and memory()', () => {
     })).toThrow(RangeError);
     expect(t!.isDisposed).toBe(true);
     expect(ns.memory().numTensors).toBe(before);
-    expect(() => ns.tidy((async () => 1) as never)).toThrow(
+    expect(() => ns.tidy((async () => ns.ones([2])) as never)).toThrow(
       new TypeError('tidy: expected a synchronous function but got one that returned a Promise'));
+    expect(ns.memory().numTensors).toBe(before);
   });
 
   test('backendInfo and thread count', () => {

@@ -82,7 +82,8 @@ export function mean(x: Tensor, axes?: Axes, keepDims = false): Tensor {
   keepDims = checkBool('mean', 'keepDims', keepDims, false);
   const ax = resolveAxes('mean', x, axes);
   const count = ax.reduce((p, a) => p * x.shape[a], 1);
-  const out = finishShape(reduceKernel(ReduceOp.sum, x, ax, 1 / count), x, ax, keepDims);
+  const out = finishShape(reduceKernel(ReduceOp.sum, x, ax, count === 0 ? 1 : 1 / count), x, ax, keepDims);
+  if (count === 0) out.values.fill(NaN);  // 0/0, as PyTorch
   return record('mean', [x], out, (g) => {
     const e = expandGrad(g, x, ax);
     const r = mul(e, 1 / count);
