@@ -1,6 +1,6 @@
 import * as ns from '../lib';
 import * as ref from './reference';
-import { FLOAT_DTYPES, TOL, checkForward, describeErrors, disposed, expectClose, rand, toTensor } from './helpers';
+import { FLOAT_DTYPES, TOL, checkForward, describeErrors, disposed, expectClose, rand, rng, toTensor } from './helpers';
 import { gradcheck } from './gradcheck';
 
 // Longer dot products than the elementwise ops: float32 gets a little more room.
@@ -175,6 +175,41 @@ describe('gradients at larger sizes, one and several threads', () => {
       });
     }
   }
+});
+
+// A seeded sweep of geometries: every combination the kernels branch on (groups and channels per
+// group, stride against kernel size, padding within and beyond the kernel's reach, dilation, tiny and
+// odd images), forward and the reference adjoint, in both dtypes.
+describe('conv2d over random geometries', () => {
+  const next = rng(2024);
+  const pick = (lo: number, hi: number): number => lo + Math.floor(next() * (hi - lo + 1));
+  const cases: ConvCase[] = [];
+  while (cases.length < 40) {
+    const groups = pick(1, 3), kh = pick(1, 4), kw = pick(1, 4);
+    const opts = { groups, stride: [pick(1, 3), pick(1, 3)] as [number, number], dilation: [pick(1, 3), pick(1, 2)] as [number, number],
+      padding: [pick(0, 3), pick(0, 3)] as [number, number] };
+    const x = [pick(1, 3), groups * pick(1, 4), pick(1, 11), pick(1, 11)], w = [groups * pick(1, 12), x[1] / groups, kh, kw];
+    if (x[2] + 2 * opts.padding[0] < opts.dilation[0] * (kh - 1) + 1 || x[3] + 2 * opts.padding[1] < opts.dilation[1] * (kw - 1) + 1) continue;
+    cases.push({ name: `x ${JSON.stringify(x)} w ${JSON.stringify(w)} ${JSON.stringify(opts)}`, x, w, bias: next() < 0.7, opts });
+  }
+  test.each(cases)('$name', (c) => {
+    const [x, w, b] = convInputs(c, 181);
+    const y = ref.conv2d(x, w, c.bias ? b : null, c.opts);
+    const r = rand(y.shape, 182);
+    const expected = ref.conv2dBackward(x, w, r, c.opts);
+    for (const dtype of FLOAT_DTYPES) {
+      ns.tidy(() => {
+        const t = tol(dtype);
+        const [tx, tw, tb] = [x, w, b].map((a) => a && toTensor(a, dtype, true));
+        const out = ns.conv2d(tx, tw, { ...c.opts, bias: c.bias ? tb : null });
+        expectClose(out, y, t);
+        out.backward(toTensor(r, dtype));
+        expectClose(tx.grad!, expected.dx, t);
+        expectClose(tw.grad!, expected.dw, t);
+        if (c.bias) expectClose(tb.grad!, expected.db, t);
+      });
+    }
+  });
 });
 
 describe('matmul, linear and conv2d check their arguments', () => {

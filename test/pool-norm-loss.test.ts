@@ -1,6 +1,6 @@
 import * as ns from '../lib';
 import * as ref from './reference';
-import { FLOAT_DTYPES, TOL, checkForward, describeErrors, disposed, expectClose, labels, rand, toTensor } from './helpers';
+import { FLOAT_DTYPES, TOL, checkForward, describeErrors, disposed, expectClose, labels, rand, rng, toTensor } from './helpers';
 import { gradcheck } from './gradcheck';
 
 interface PoolCase { x: number[]; k: ref.Pair; opts: ref.PoolAttrs }
@@ -53,6 +53,30 @@ describe('pooling gradients (float64 finite differences)', () => {
       gradcheck((x) => ns.avgPool2d(x, c.k, { ...c.opts, countIncludePad }), [rand(c.x, 125)]);
     });
   test('globalAvgPool2d', () => gradcheck((x) => ns.globalAvgPool2d(x), [rand([2, 3, 3, 2], 126)]));
+});
+
+describe('pooling over random geometries (forward in both dtypes, float64 and float32 gradients)', () => {
+  const next = rng(77);
+  const pick = (lo: number, hi: number): number => lo + Math.floor(next() * (hi - lo + 1));
+  const cases: (PoolCase & { countIncludePad: boolean })[] = [];
+  while (cases.length < 16) {
+    const k: [number, number] = [pick(1, 4), pick(1, 4)];
+    const opts = { stride: [pick(1, 3), pick(1, 3)] as [number, number], padding: [pick(0, k[0] >> 1), pick(0, k[1] >> 1)] as [number, number],
+      ceilMode: next() < 0.5 };
+    const x = [pick(1, 2), pick(1, 2), pick(1, 8), pick(1, 8)];
+    if (x[2] + 2 * opts.padding[0] < k[0] || x[3] + 2 * opts.padding[1] < k[1]) continue;
+    cases.push({ x, k, opts, countIncludePad: next() < 0.5 });
+  }
+  test.each(cases.map((c) => [`${poolName(c)} countIncludePad ${c.countIncludePad}`, c] as const))('%s', (_n, c) => {
+    const x = rand(c.x, 127);
+    const avg = { ...c.opts, countIncludePad: c.countIncludePad };
+    for (const dtype of FLOAT_DTYPES) {
+      checkForward(dtype, [x], (t) => ns.maxPool2d(t, c.k, c.opts), (a) => ref.maxPool2d(a, c.k, c.opts));
+      checkForward(dtype, [x], (t) => ns.avgPool2d(t, c.k, avg), (a) => ref.avgPool2d(a, c.k, avg));
+    }
+    gradcheck((t) => ns.maxPool2d(t, c.k, c.opts), [x]);
+    gradcheck((t) => ns.avgPool2d(t, c.k, avg), [x]);
+  });
 });
 
 describe('batchNorm2d', () => {
