@@ -1,6 +1,6 @@
 import * as ns from '../lib';
 import * as ref from './reference';
-import { FLOAT_DTYPES, TOL, checkForward, describeErrors, disposed, expectClose, rand, rng, toTensor } from './helpers';
+import { FLOAT_DTYPES, TOL, checkForward, describeErrors, disposed, expectClose, rand, rng, toTensor, withThreads } from './helpers';
 import { gradcheck } from './gradcheck';
 
 // Longer dot products than the elementwise ops: float32 gets a little more room.
@@ -124,8 +124,6 @@ describe('conv2d gradients: input, weight and bias (float64 finite differences)'
 // the n·ho·wo reduction once it exceeds 512), run with one thread and with five, against the
 // reference adjoint in both dtypes.
 describe('gradients at larger sizes, one and several threads', () => {
-  const threads = ns.getNumThreads();
-  afterAll(() => ns.setNumThreads(threads));
   const LARGE: ConvCase[] = [
     { name: 'dense 3×3', x: [4, 8, 20, 18], w: [16, 8, 3, 3], bias: true, opts: { padding: 1 } },
     { name: 'grouped, strided (col2im)', x: [3, 8, 23, 21], w: [12, 4, 3, 3], bias: true, opts: { groups: 2, stride: 2, padding: 1 } },
@@ -137,8 +135,7 @@ describe('gradients at larger sizes, one and several threads', () => {
     ({ rtol, atol: rtol * a.data.reduce((m, v) => Math.max(m, Math.abs(v)), 0) });
   for (const n of [1, 5]) {
     for (const dtype of FLOAT_DTYPES) {
-      test.each(LARGE)(`conv2d ${dtype}, ${n} thread(s): $name`, (c) => {
-        ns.setNumThreads(n);
+      test.each(LARGE)(`conv2d ${dtype}, ${n} thread(s): $name`, (c) => withThreads(n, () => {
         const [x, w, b] = convInputs(c, 171);
         const y = ref.conv2d(x, w, c.bias ? b : null, c.opts);
         const r = rand(y.shape, 172);
@@ -153,9 +150,8 @@ describe('gradients at larger sizes, one and several threads', () => {
           expectClose(tw.grad!, expected.dw, scaled(expected.dw, rtol));
           if (c.bias) expectClose(tb.grad!, expected.db, scaled(expected.db, rtol));
         });
-      });
-      test(`matmul and linear ${dtype}, ${n} thread(s)`, () => {
-        ns.setNumThreads(n);
+      }));
+      test(`matmul and linear ${dtype}, ${n} thread(s)`, () => withThreads(n, () => {
         const a = rand([3, 70, 130], 173), b = rand([130, 50], 174), g = rand([3, 70, 50], 175);
         const rtol = dtype === 'float32' ? 1e-4 : 1e-11;
         const bt = ref.permute(b, [1, 0]);
@@ -172,7 +168,7 @@ describe('gradients at larger sizes, one and several threads', () => {
           expectClose(ta.grad!, da, scaled(da, rtol));
           expectClose(tw.grad!, dw, scaled(dw, rtol));
         });
-      });
+      }));
     }
   }
 });
