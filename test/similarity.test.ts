@@ -166,6 +166,7 @@ describe('identities of DESIGN.md §2', () => {
       const ms = rand(mShape(stat, x.shape, w.shape, attrs), 35);
       const md = arr([2, rows, ho, wo]);
       for (let n = 0; n < 2; n++) for (let r = 0; r < rows; r++) md.data.fill(ms.data[r], (n * rows + r) * ho * wo, (n * rows + r + 1) * ho * wo);
+      expect([ns.similarityForm(ms.shape, 3, 9, 2, ho, wo), ns.similarityForm(md.shape, 3, 9, 2, ho, wo)]).toEqual([stat, dyn]);
       const ys = fromTensor(ns.similarityConv2d(toTensor(x), toTensor(w), toTensor(ms), attrs));
       expectClose(ns.similarityConv2d(toTensor(x), toTensor(w), toTensor(md), attrs), ys, { rtol: 1e-12, atol: 1e-11 });
     }
