@@ -27,9 +27,10 @@ using conv::Geometry;
 // L2 at full speed, and C is then written once), and columns per packed B block.
 constexpr int64_t kForwardKc = 640;
 constexpr int64_t kForwardNc = 96;
-// Blocking of the weight gradient's product: reduction (positions) per block, and rows of P per A block.
+// Blocking of the weight gradient's product: reduction (positions) per block, and rows of P per A block
+// (all of them, up to 640: the packer's per-column set-up is then done once per block of positions).
 constexpr int64_t kWeightGradKc = 256;
-constexpr int64_t kWeightGradMc = 96;
+constexpr int64_t kWeightGradMc = 512;
 // Below this many channels per group, the gradient of a stride-1 convolution's input goes through
 // col2im instead of the flipped forward convolution (whose GEMM would have only that many rows).
 constexpr int64_t kMinFlippedChannels = 16;
@@ -71,7 +72,7 @@ struct ConvOutputView {
 // Packs the A operand of a convolution GEMM once, for all K blocks: block kb (K columns [kb·kc, ...))
 // at a + kb·mp·kc in panels of MR rows; pack_panel(dst, m0, rows, k0, kc) writes one panel.
 template <class T, class PackPanel>
-void prepack_weights(T* a, int64_t M, int64_t K, int64_t kc, PackPanel&& pack_panel) {
+void prepack(T* a, int64_t M, int64_t K, int64_t kc, PackPanel&& pack_panel) {
   const int64_t MR = gemm::kernel<T>().mr, mp = gemm::round_up(M, MR), panels = mp / MR;
   const int64_t kblocks = (K + kc - 1) / kc;
   parallel_for(kblocks * panels, std::max<int64_t>(1, (int64_t(1) << 15) / (MR * kc)), [&](int64_t b, int64_t e) {
@@ -82,34 +83,35 @@ void prepack_weights(T* a, int64_t M, int64_t K, int64_t kc, PackPanel&& pack_pa
   });
 }
 
-// Implicit-GEMM forward of every group: Y_g = W_g · P_g with W_g packed by
-// pack_w(dst, g, m0, rows, k0, kc) (one panel of MR filters) and P_g by pack_patches. Columns are split
-// across threads in chunks of VW; the packed weights are shared.
-template <class T, class PackW>
-void forward_gemm(const Geometry& G, const T* x, PackW&& pack_w, const T* bias, T* y) {
+// The blocks prepack wrote.
+template <class T>
+gemm::APanels<T> prepacked_block(const T* a, int64_t M, int64_t kc, int64_t m0, int64_t k0, int64_t kcur) {
+  const int64_t MR = gemm::kernel<T>().mr;
+  return gemm::APanels<T>{a + (k0 / kc) * gemm::round_up(M, MR) * kc + m0 * kcur, MR * kcur, 1, MR};
+}
+
+// Implicit-GEMM forward of every group: Y_g = W_g · P_g, with P_g packed by pack_patches and W_g read
+// through weights.block(g, m0, k0, kc) -> APanels (after weights.prepare(g, kc)). Columns are split
+// across threads in chunks of VW; the weights are shared.
+template <class T, class Weights>
+void forward_gemm(const Geometry& G, const T* x, Weights&& weights, const T* bias, T* y) {
   const gemm::MicroKernel<T>& uk = gemm::kernel<T>();
-  const int64_t MR = uk.mr, NR = uk.nr, VW = uk.vw;
-  const int64_t kc = gemm::balanced_block(G.k, kForwardKc, 1), mp = gemm::round_up(G.fg, MR);
-  const int64_t kblocks = (G.k + kc - 1) / kc;
+  const int64_t NR = uk.nr, VW = uk.vw;
+  const int64_t kc = gemm::balanced_block(G.k, kForwardKc, G.taps);  // a filter's taps share a block
   const int64_t chunks = (G.cols + VW - 1) / VW;
   const int threads = static_cast<int>(std::min<int64_t>(pool_size(), (G.cols + NR - 1) / NR));
   const int64_t b_size = gemm::round_up(kForwardNc, NR) * kc;
-  const gemm::Blocking blk{mp, kc, kForwardNc};
-  Scratch a_scratch(sizeof(T) * mp * kc * kblocks), b_scratch(sizeof(T) * b_size * threads);
-  T* a = a_scratch.as<T>();
+  const gemm::Blocking blk{gemm::round_up(G.fg, uk.mr), kc, kForwardNc};
+  Scratch b_scratch(sizeof(T) * b_size * threads);
   for (int64_t g = 0; g < G.d.groups; ++g) {
-    prepack_weights(a, G.fg, G.k, kc, [&](T* dst, int64_t m0, int64_t rows, int64_t k0, int64_t kcur) {
-      pack_w(dst, g, m0, rows, k0, kcur);
-    });
+    weights.prepare(g, kc);
     const ConvOutputView<T> view{y, G, g};
     parallel_run(threads, [&](int tid, int nt) {
       const int64_t c0 = chunks * tid / nt * VW, c1 = std::min(G.cols, chunks * (tid + 1) / nt * VW);
       if (c0 >= c1) return;
       gemm::gemm_blocked<T>(
           blk, G.k, 0, G.fg, c0, c1,
-          [&](T*, int64_t m0, int64_t, int64_t k0, int64_t kcur) {
-            return gemm::APanels<T>{a + (k0 / kc) * mp * kc + m0 * kcur, MR * kcur, 1, MR};
-          },
+          [&](T*, int64_t m0, int64_t, int64_t k0, int64_t kcur) { return weights.block(g, m0, k0, kcur); },
           [&](T* dst, int64_t k0, int64_t kcur, int64_t n0, int64_t nc) {
             conv::pack_patches(dst, x, G, g, k0, kcur, n0, nc, NR);
           },
@@ -233,17 +235,23 @@ void bias_grad(const Geometry& G, const T* dy, T* dbias) {
 // Few filters per group: a GEMM tile would be mostly padding.
 bool use_direct(const Geometry& G) { return G.d.groups > 1 && G.fg * 2 < gemm::kernel_f32().mr; }
 
+// The forward's A operand: W_g read in place, a row-major matrix (row f at w + (g·fg + f)·k).
+template <class T>
+struct DirectWeights {
+  const T* w;
+  const Geometry& G;
+  void prepare(int64_t, int64_t) {}
+  gemm::APanels<T> block(int64_t g, int64_t m0, int64_t k0, int64_t) const {
+    const int64_t MR = gemm::kernel<T>().mr;
+    return gemm::APanels<T>{w + (g * G.fg + m0) * G.k + k0, MR * G.k, G.k, 1};
+  }
+};
+
 template <class T>
 void forward(const ns_conv2d_desc& d, const T* x, const T* w, const T* bias, T* y) {
   Geometry G(d);
   if (use_direct(G)) return forward_direct(G, x, w, bias, y);
-  const int MR = gemm::kernel<T>().mr;
-  forward_gemm(
-      G, x,
-      [&](T* dst, int64_t g, int64_t m0, int64_t rows, int64_t k0, int64_t kc) {
-        gemm::pack_a_strided(dst, w + g * G.fg * G.k, G.k, int64_t(1), m0, rows, k0, kc, MR);
-      },
-      bias, y);
+  forward_gemm(G, x, DirectWeights<T>{w, G}, bias, y);
 }
 
 // C view of dP_g = W_gᵀ · dY_g (rows (c, i, j), columns (n, oh, ow)): every tile is added into dx at the
@@ -311,7 +319,7 @@ void backward_input_col2im(const Geometry& G, const T* dy, const T* w, T* dx) {
   if (!by_image) std::fill(copies.as<T>(), copies.as<T>() + xsize * (threads - 1), T(0));
   for (int64_t g = 0; g < d.groups; ++g) {
     const T* wg = w + g * G.fg * G.k;  // A = W_gᵀ: element ((c, i, j), f) = wg[f·k + (c, i, j)]
-    prepack_weights(a, G.k, G.fg, kc, [&](T* dst, int64_t m0, int64_t rows, int64_t k0, int64_t kcur) {
+    prepack(a, G.k, G.fg, kc, [&](T* dst, int64_t m0, int64_t rows, int64_t k0, int64_t kcur) {
       gemm::pack_a_strided(dst, wg, int64_t(1), G.k, m0, rows, k0, kcur, static_cast<int>(MR));
     });
     parallel_run(threads, [&](int tid, int nt) {
@@ -327,9 +335,7 @@ void backward_input_col2im(const Geometry& G, const T* dy, const T* w, T* dx) {
       T* target = by_image || tid == 0 ? dx : copies.as<T>() + (tid - 1) * xsize;
       gemm::gemm_blocked<T>(
           blk, G.fg, 0, G.k, c0, c1,
-          [&](T*, int64_t m0, int64_t, int64_t k0, int64_t kcur) {
-            return gemm::APanels<T>{a + (k0 / kc) * mp * kc + m0 * kcur, MR * kcur, 1, MR};
-          },
+          [&](T*, int64_t m0, int64_t, int64_t k0, int64_t kcur) { return prepacked_block(a, G.k, kc, m0, k0, kcur); },
           [&](T* dst, int64_t k0, int64_t kcur, int64_t n0, int64_t nc) {
             conv::pack_patches(dst, dy, Gdy, g, k0, kcur, n0, nc, NR);
           },
@@ -345,6 +351,14 @@ void backward_input_col2im(const Geometry& G, const T* dy, const T* w, T* dx) {
     });
 }
 
+// out[t·MR + i] = src[i·taps + taps − 1 − t] for i < rows, t < taps: one panel's taps of one filter, flipped.
+// (Out of line: inlined into the parallel loop below, GCC 12 keeps its pointers on the stack.)
+template <class T>
+__attribute__((noinline)) void flip_taps(T* __restrict out, const T* __restrict src, int64_t rows, int64_t taps, int64_t MR) {
+  for (int64_t t = 0; t < taps; ++t)
+    for (int64_t i = 0; i < rows; ++i) out[t * MR + i] = src[i * taps + taps - 1 - t];
+}
+
 template <class T>
 void backward_input(const ns_conv2d_desc& d, const T* dy, const T* w, T* dx) {
   Geometry G(d);
@@ -356,22 +370,39 @@ void backward_input(const ns_conv2d_desc& d, const T* dy, const T* w, T* dx) {
     const ns_conv2d_desc t{d.n, d.f, d.ho, d.wo, d.c, d.kh, d.kw, d.groups, 1, 1, reach_h - d.pad_h,
                            reach_w - d.pad_w, d.dil_h, d.dil_w, d.h, d.w};
     const Geometry Gt(t);
-    const int MR = gemm::kernel<T>().mr;
-    return forward_gemm(
-        Gt, dy,
-        [&](T* dst, int64_t g, int64_t m0, int64_t rows, int64_t k0, int64_t kc) {
-          const T* wg = w + g * G.fg * G.k;
-          int64_t f = k0 / G.taps, tap = G.taps - 1 - k0 % G.taps;
-          for (int64_t k = 0; k < kc; ++k) {
-            const T* src = wg + f * G.k + m0 * G.taps + tap;
-            T* out = dst + k * MR;
-            int64_t i = 0;
-            for (; i < rows; ++i) out[i] = src[i * G.taps];
-            for (; i < MR; ++i) out[i] = T(0);
-            if (--tap < 0) tap = G.taps - 1, ++f;
+    struct FlippedWeights {
+      const T* w;
+      const Geometry& G;  // the convolution's own geometry
+      Scratch packed;
+      int64_t kc = 0;
+      // Packs every K block of group g: A row c (a channel of dx), column (f, tap') = w[g·fg + f, c, taps−1−tap'],
+      // reading w in order (kc is a multiple of taps, so a filter's taps share a block; rows past cg in
+      // the last panel are never read).
+      void prepare(int64_t g, int64_t kcur) {
+        kc = kcur;
+        const int64_t MR = gemm::kernel<T>().mr, mp = gemm::round_up(G.cg, MR), K = G.fg * G.taps;
+        const T* wg = w + g * G.fg * G.k;
+        T* a = packed.as<T>();
+        parallel_for(G.fg, std::max<int64_t>(1, (int64_t(1) << 14) / G.k), [&](int64_t f0, int64_t f1) {
+          for (int64_t f = f0; f < f1; ++f) {
+            const int64_t k0 = f * G.taps, kb = k0 / kc, width = std::min(kc, K - kb * kc);
+            T* block = a + kb * mp * kc + (k0 - kb * kc) * MR;
+            for (int64_t m0 = 0; m0 < G.cg; m0 += MR) {  // a panel's taps of filter f: both sides contiguous
+              const int64_t rows = std::min(MR, G.cg - m0);
+              T* out = block + m0 * width;
+              flip_taps(out, wg + f * G.k + m0 * G.taps, rows, G.taps, MR);
+            }
           }
-        },
-        static_cast<const T*>(nullptr), dx);
+        });
+      }
+      gemm::APanels<T> block(int64_t, int64_t m0, int64_t k0, int64_t kcur) const {
+        return prepacked_block(packed.as<T>(), G.cg, kc, m0, k0, kcur);
+      }
+    };
+    const int64_t MR = gemm::kernel<T>().mr;
+    const int64_t kc = gemm::balanced_block(Gt.k, kForwardKc, Gt.taps);
+    FlippedWeights fw{w, G, Scratch(sizeof(T) * gemm::round_up(G.cg, MR) * kc * ((Gt.k + kc - 1) / kc))};
+    return forward_gemm(Gt, dy, fw, static_cast<const T*>(nullptr), dx);
   }
   backward_input_col2im(G, dy, w, dx);
 }
@@ -387,15 +418,20 @@ void backward_weight(const ns_conv2d_desc& d, const T* x, const T* dy, T* dw, T*
     return backward_weight_direct(G, x, dy, dw);
   }
   const gemm::MicroKernel<T>& uk = gemm::kernel<T>();
-  const int64_t MR = uk.mr, NR = uk.nr;
+  const int64_t MR = uk.mr;
   const int64_t rows = G.k + (dbias ? 1 : 0), N = G.fg, R = G.cols, row_tiles = (rows + MR - 1) / MR;
   const int pool = pool_size();
   const bool split_reduction = R >= 2048 * pool || row_tiles < 2 * pool;
   const int threads = static_cast<int>(std::min<int64_t>(pool, split_reduction ? std::max<int64_t>(1, R / 256) : row_tiles));
-  const int64_t kc = gemm::balanced_block(split_reduction ? (R + threads - 1) / threads : R, kWeightGradKc, 16);
+  const int64_t my_rows = split_reduction ? rows : (row_tiles + threads - 1) / threads * MR;
+  // Positions per block: few positions go in one block, so that C (rows × N, large then) is written once.
+  const int64_t my_cols = split_reduction ? (R + threads - 1) / threads : R;
+  const int64_t kc = gemm::balanced_block(my_cols, my_cols <= 2 * kWeightGradKc ? 2 * kWeightGradKc : kWeightGradKc, 16);
   const int64_t lda = kc;  // A blocks are row-major, kc (a multiple of 16) apart
-  const gemm::Blocking blk{kWeightGradMc, kc, gemm::round_up(N, NR)};
-  const int64_t a_size = gemm::round_up(blk.mc, MR) * lda, b_size = blk.nc * kc, c_size = rows * N;
+  const int64_t NR = gemm::panel_width(uk, N);
+  const int64_t mc = gemm::balanced_block(my_rows, kWeightGradMc * kWeightGradKc / kc, MR);
+  const gemm::Blocking blk{mc, kc, gemm::round_up(N, NR), NR};
+  const int64_t a_size = blk.mc * lda, b_size = blk.nc * kc, c_size = rows * N;
   Scratch bufs(sizeof(T) * (a_size + b_size) * threads), cs(sizeof(T) * c_size * (split_reduction ? threads : 1));
   for (int64_t g = 0; g < d.groups; ++g) {
     parallel_run(threads, [&](int tid, int nt) {
@@ -427,23 +463,19 @@ void backward_weight(const ns_conv2d_desc& d, const T* x, const T* dy, T* dw, T*
           },
           gemm::DenseCView<T>{c, N}, 0, nullptr, abuf, bbuf);
     });
-    // dw[g·fg + f, k] = Σ_t C_t[k, f], 16 rows of C at a time; dbias from the last row.
+    // dw[g·fg + f, k] = Σ_t C_t[k, f] and dbias[g·fg + f] = Σ_t C_t[k, f] for the row of ones k = G.k.
     const int parts = split_reduction ? threads : 1;
-    parallel_for((rows + 15) / 16, 8, [&](int64_t b, int64_t e) {
-      for (int64_t blk16 = b; blk16 < e; ++blk16) {
-        const int64_t k0 = blk16 * 16, k1 = std::min(rows, k0 + 16);
-        for (int64_t f = 0; f < N; ++f) {
-          for (int64_t k = k0; k < k1; ++k) {
-            T sum = 0;
-            for (int t = 0; t < parts; ++t) sum += cs.as<T>()[t * c_size + k * N + f];
-            if (k < G.k)
-              dw[(g * G.fg + f) * G.k + k] = sum;
-            else
-              dbias[g * G.fg + f] = sum;
-          }
-        }
-      }
+    const int64_t row_blocks = (G.k + 15) / 16;
+    parallel_for(row_blocks, 4, [&](int64_t b, int64_t e) {
+      const int64_t k0 = b * 16, k1 = std::min(G.k, e * 16);
+      conv::transpose_sum(dw + g * G.fg * G.k + k0, G.k, cs.as<T>() + k0 * N, N, parts, c_size, k1 - k0, N);
     });
+    if (dbias)
+      for (int64_t f = 0; f < N; ++f) {
+        T sum = 0;
+        for (int t = 0; t < parts; ++t) sum += cs.as<T>()[t * c_size + G.k * N + f];
+        dbias[g * G.fg + f] = sum;
+      }
   }
 }
 

@@ -109,6 +109,29 @@ void pack_dy_transposed_portable(T* dst, const T* dy, const Geometry& G, int64_t
   }
 }
 
+// 16 × 16 tiles through a local buffer: rows of src read along j, rows of dst written along i.
+template <class T>
+void transpose_sum_portable(T* dst, int64_t ldd, const T* src, int64_t lds, int64_t parts, int64_t part_stride,
+                            int64_t rows, int64_t cols) {
+  T tile[16][16];
+  for (int64_t i0 = 0; i0 < rows; i0 += 16) {
+    const int64_t ni = std::min<int64_t>(16, rows - i0);
+    for (int64_t j0 = 0; j0 < cols; j0 += 16) {
+      const int64_t nj = std::min<int64_t>(16, cols - j0);
+      for (int64_t i = 0; i < ni; ++i) {
+        const T* s = src + (i0 + i) * lds + j0;
+        for (int64_t j = 0; j < nj; ++j) {
+          T sum = s[j];
+          for (int64_t t = 1; t < parts; ++t) sum += s[t * part_stride + j];
+          tile[i][j] = sum;
+        }
+      }
+      for (int64_t j = 0; j < nj; ++j)
+        for (int64_t i = 0; i < ni; ++i) dst[(j0 + j) * ldd + i0 + i] = tile[i][j];
+    }
+  }
+}
+
 #if defined(__x86_64__) || defined(_M_X64)
 
 // GCC 12's AVX-512 intrinsics start many results from _mm512_undefined_*() (`__Y = __Y`), which
@@ -140,14 +163,15 @@ __attribute__((target("avx512f"))) void pack_patches_avx512(float* dst, const fl
   // Columns are handled in groups of whole panels, at most kMaxPanel columns (or one panel) each.
   const int64_t group = std::max(width, kMaxPanel / width * width);
   alignas(64) int32_t base[kMaxPanel], ih0[kMaxPanel], iw0[kMaxPanel];
-  // The recipe of one (tap, chunk): kind 0 zeros, 1 a masked load at src + off, 2 a masked gather at
-  // src + base[lane] + off.
-  struct Recipe { int32_t off; uint16_t mask; uint16_t kind; };
+  // The recipe of one (tap, chunk): a masked load at src + off (all lanes masked off for a chunk outside
+  // the image), or, when gather is set, a masked gather at src + base[lane] + off.
   constexpr int64_t kMaxRecipes = 2048;
-  Recipe recipes[kMaxRecipes];
+  int32_t off[kMaxRecipes];
+  __mmask16 mask[kMaxRecipes];
+  bool gather[kMaxRecipes];
   const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   const __m512i vh = _mm512_set1_epi32(static_cast<int32_t>(d.h)), vw = _mm512_set1_epi32(static_cast<int32_t>(d.w));
-  const int64_t c_first = r0 / G.taps, c_last = (r0 + rc - 1) / G.taps;
+  const int64_t c_first = r0 / G.taps, c_last = (r0 + rc - 1) / G.taps, per_panel = width / 16;
   for (int64_t q0 = 0; q0 < cc; q0 += group) {
     const int64_t ncols = std::min(group, cc - q0), lanes = gemm::round_up(ncols, width), nchunks = lanes / 16;
     {
@@ -172,6 +196,7 @@ __attribute__((target("avx512f"))) void pack_patches_avx512(float* dst, const fl
     const int64_t taps_per_batch = std::max<int64_t>(1, kMaxRecipes / nchunks);
     for (int64_t t0 = 0; t0 < G.taps; t0 += taps_per_batch) {
       const int64_t t1 = std::min(G.taps, t0 + taps_per_batch);
+      bool any_gather = false;
       for (int64_t tap = t0; tap < t1; ++tap) {
         const int64_t di = (tap / d.kw) * d.dil_h - d.pad_h, dj = (tap % d.kw) * d.dil_w - d.pad_w;
         const int32_t doff = static_cast<int32_t>(di * d.w + dj);
@@ -180,40 +205,52 @@ __attribute__((target("avx512f"))) void pack_patches_avx512(float* dst, const fl
           const __m512i ih = _mm512_add_epi32(_mm512_load_si512(ih0 + 16 * v), vdi);
           const __m512i iw = _mm512_add_epi32(_mm512_load_si512(iw0 + 16 * v), vdj);
           const __mmask16 valid = _mm512_cmplt_epu32_mask(ih, vh) & _mm512_cmplt_epu32_mask(iw, vw);
-          Recipe& rcp = recipes[(tap - t0) * nchunks + v];
-          rcp.mask = valid;
-          rcp.kind = 0;
+          const int64_t r = (tap - t0) * nchunks + v;
+          mask[r] = valid;
+          off[r] = 0;
+          gather[r] = false;
           if (!valid) continue;
           // Lane l reads base[l] + doff; the lanes are consecutive pixels when base[l] − l is the same for all.
           const __m512i rel = _mm512_sub_epi32(_mm512_load_si512(base + 16 * v), iota);
           const __m512i first = _mm512_permutexvar_epi32(_mm512_set1_epi32(__builtin_ctz(valid)), rel);
           if (_mm512_mask_cmpeq_epi32_mask(valid, rel, first) == valid) {
-            rcp.kind = 1;
-            rcp.off = _mm_cvtsi128_si32(_mm512_castsi512_si128(first)) + doff;
+            off[r] = _mm_cvtsi128_si32(_mm512_castsi512_si128(first)) + doff;
           } else {
-            rcp.kind = 2;
-            rcp.off = doff;
+            off[r] = doff;
+            gather[r] = any_gather = true;
           }
         }
       }
       for (int64_t c = c_first; c <= c_last; ++c) {
         const int64_t tap_lo = std::max(t0, r0 - c * G.taps), tap_hi = std::min(t1, r0 + rc - c * G.taps);
         const float* src = xg + c * hw;
+        // Prefetch the rows channel c + 2 will read (the sweep jumps a plane at a time, which the hardware
+        // prefetchers do not follow): two lines per chunk and kernel row.
+        const float* ahead = src + 2 * hw;
+        for (int64_t tap = t0; tap < t1; tap += d.kw)
+          for (int64_t v = 0; v < nchunks; ++v) {
+            const int64_t r = (tap - t0) * nchunks + v;
+            if (!mask[r]) continue;
+            _mm_prefetch(reinterpret_cast<const char*>(ahead + off[r]), _MM_HINT_T0);
+            _mm_prefetch(reinterpret_cast<const char*>(ahead + off[r] + 15), _MM_HINT_T0);
+          }
         for (int64_t q = 0; q < lanes; q += width) {
           float* panel = dst + (q0 + q) * rc + (c * G.taps - r0) * width;  // row (c, tap) at panel + tap·width
           for (int64_t tap = tap_lo; tap < tap_hi; ++tap) {
             float* out = panel + tap * width;
-            const Recipe* rcp = recipes + (tap - t0) * nchunks + q / 16;
-            const int32_t* lane_base = base + q;
-            for (int64_t v = 0; v < width / 16; ++v) {
+            const int64_t r = (tap - t0) * nchunks + q / 16;
+            if (!any_gather) {
+              for (int64_t v = 0; v < per_panel; ++v)
+                _mm512_storeu_ps(out + 16 * v, _mm512_maskz_loadu_ps(mask[r + v], src + off[r + v]));
+              continue;
+            }
+            for (int64_t v = 0; v < per_panel; ++v) {
               __m512 val;
-              if (rcp[v].kind == 1) {
-                val = _mm512_maskz_loadu_ps(rcp[v].mask, src + rcp[v].off);
-              } else if (rcp[v].kind == 2) {
-                const __m512i idx = _mm512_add_epi32(_mm512_load_si512(lane_base + 16 * v), _mm512_set1_epi32(rcp[v].off));
-                val = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), rcp[v].mask, idx, src, 4);
+              if (gather[r + v]) {
+                const __m512i idx = _mm512_add_epi32(_mm512_load_si512(base + q + 16 * v), _mm512_set1_epi32(off[r + v]));
+                val = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask[r + v], idx, src, 4);
               } else {
-                val = _mm512_setzero_ps();
+                val = _mm512_maskz_loadu_ps(mask[r + v], src + off[r + v]);
               }
               _mm512_storeu_ps(out + 16 * v, val);
             }
@@ -287,6 +324,28 @@ __attribute__((target("avx512f"))) void pack_dy_transposed_avx512(float* dst, co
   }
 }
 
+__attribute__((target("avx512f"))) void transpose_sum_avx512(float* dst, int64_t ldd, const float* src, int64_t lds,
+                                                             int64_t parts, int64_t part_stride, int64_t rows,
+                                                             int64_t cols) {
+  for (int64_t i0 = 0; i0 < rows; i0 += 16) {
+    const int64_t ni = std::min<int64_t>(16, rows - i0);
+    const __mmask16 mi = ni == 16 ? __mmask16(0xffff) : __mmask16((1u << ni) - 1);
+    for (int64_t j0 = 0; j0 < cols; j0 += 16) {
+      const int64_t nj = std::min<int64_t>(16, cols - j0);
+      const __mmask16 mj = nj == 16 ? __mmask16(0xffff) : __mmask16((1u << nj) - 1);
+      __m512 r[16];
+      for (int64_t i = 0; i < 16; ++i) {
+        r[i] = _mm512_setzero_ps();
+        if (i >= ni) continue;
+        const float* s = src + (i0 + i) * lds + j0;
+        for (int64_t t = 0; t < parts; ++t) r[i] = _mm512_add_ps(r[i], _mm512_maskz_loadu_ps(mj, s + t * part_stride));
+      }
+      transpose16(r);
+      for (int64_t j = 0; j < nj; ++j) _mm512_mask_storeu_ps(dst + (j0 + j) * ldd + i0, mi, r[j]);
+    }
+  }
+}
+
 #pragma GCC diagnostic pop
 
 #endif
@@ -318,6 +377,17 @@ void pack_dy_transposed(T* dst, const T* dy, const Geometry& G, int64_t g, int64
   pack_dy_transposed_portable(dst, dy, G, g, c0, kc, f0, fc, NR);
 }
 
+template <class T>
+void transpose_sum(T* dst, int64_t ldd, const T* src, int64_t lds, int64_t parts, int64_t part_stride, int64_t rows,
+                   int64_t cols) {
+#if defined(__x86_64__) || defined(_M_X64)
+  if constexpr (std::is_same_v<T, float>) {
+    if (avx512_float()) return transpose_sum_avx512(dst, ldd, src, lds, parts, part_stride, rows, cols);
+  }
+#endif
+  transpose_sum_portable(dst, ldd, src, lds, parts, part_stride, rows, cols);
+}
+
 template void pack_patches<float>(float*, const float*, const Geometry&, int64_t, int64_t, int64_t, int64_t, int64_t,
                                   int64_t);
 template void pack_patches<double>(double*, const double*, const Geometry&, int64_t, int64_t, int64_t, int64_t,
@@ -326,6 +396,8 @@ template void pack_dy_transposed<float>(float*, const float*, const Geometry&, i
                                         int64_t, int64_t);
 template void pack_dy_transposed<double>(double*, const double*, const Geometry&, int64_t, int64_t, int64_t, int64_t,
                                          int64_t, int64_t);
+template void transpose_sum<float>(float*, int64_t, const float*, int64_t, int64_t, int64_t, int64_t, int64_t);
+template void transpose_sum<double>(double*, int64_t, const double*, int64_t, int64_t, int64_t, int64_t, int64_t);
 
 }  // namespace conv
 }  // namespace ns

@@ -47,6 +47,12 @@ template <class T>
 void pack_dy_transposed(T* dst, const T* dy, const Geometry& G, int64_t g, int64_t c0, int64_t kc, int64_t f0,
                         int64_t fc, int64_t NR);
 
+// dst[j·ldd + i] = Σ_{t < parts} src[t·part_stride + i·lds + j] for i < rows, j < cols: the sum of the
+// per-thread parts of a product, transposed (the weight gradient's C into dw's layout).
+template <class T>
+void transpose_sum(T* dst, int64_t ldd, const T* src, int64_t lds, int64_t parts, int64_t part_stride, int64_t rows,
+                   int64_t cols);
+
 }  // namespace conv
 }  // namespace ns
 

@@ -16,16 +16,17 @@ namespace ns {
 namespace gemm {
 namespace {
 
-// Portable kernel: R × NR accumulators in a local array; the compiler vectorises the j loop.
+// Portable kernel: R × NR accumulators in a local array; the compiler vectorises the j loop. B panels
+// narrower than NR are not used with it (its tile is one chunk).
 template <class T, int R, int NR>
 void micro_portable(int64_t kc, const T* __restrict a, int64_t a_rs, int64_t a_ks, const T* __restrict b,
-                    const CTile<T>& c, int64_t, int64_t nr, int accumulate, const T* bias) {
+                    int64_t ldb, const CTile<T>& c, int64_t, int64_t nr, int accumulate, const T* bias) {
   T acc[R][NR];
   for (int i = 0; i < R; ++i)
     for (int j = 0; j < NR; ++j) acc[i][j] = bias ? bias[i] : T(0);
   for (int64_t k = 0; k < kc; ++k) {
     const T* ak = a + k * a_ks;
-    const T* bk = b + k * NR;
+    const T* bk = b + k * ldb;
     for (int i = 0; i < R; ++i) {
       const T ai = ak[i * a_rs];
       for (int j = 0; j < NR; ++j) acc[i][j] += ai * bk[j];
@@ -39,12 +40,12 @@ void micro_portable(int64_t kc, const T* __restrict a, int64_t a_rs, int64_t a_k
 
 #if defined(__x86_64__) || defined(_M_X64)
 
-// AVX-512: up to 8 rows × 3 chunks of 16 columns (24 zmm accumulators), B panels 48 wide, A broadcast
-// from memory.
+// AVX-512: up to 8 rows × 3 chunks of 16 columns (24 zmm accumulators), A broadcast from memory.
 template <int R, int NV>
 __attribute__((target("avx512f"))) void micro_avx512(int64_t kc, const float* __restrict a, int64_t a_rs,
-                                                     int64_t a_ks, const float* __restrict b, const CTile<float>& c,
-                                                     int64_t, int64_t nr, int accumulate, const float* bias) {
+                                                     int64_t a_ks, const float* __restrict b, int64_t ldb,
+                                                     const CTile<float>& c, int64_t, int64_t nr, int accumulate,
+                                                     const float* bias) {
   __m512 acc[R][NV];
 #pragma GCC unroll 8
   for (int i = 0; i < R; ++i) {
@@ -63,7 +64,7 @@ __attribute__((target("avx512f"))) void micro_avx512(int64_t kc, const float* __
       for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
     }
     a += a_ks;
-    b += 48;
+    b += ldb;
   }
   const int64_t tail = nr - 16 * (NV - 1);  // columns of the last chunk, 1..16
   const __mmask16 last = tail >= 16 ? __mmask16(0xffff) : __mmask16((1u << tail) - 1);
@@ -80,11 +81,12 @@ __attribute__((target("avx512f"))) void micro_avx512(int64_t kc, const float* __
   }
 }
 
-// AVX2 + FMA: up to 4 rows × 3 chunks of 8 columns (12 ymm accumulators), B panels 24 wide.
+// AVX2 + FMA: up to 4 rows × 3 chunks of 8 columns (12 ymm accumulators).
 template <int R, int NV>
 __attribute__((target("avx2,fma"))) void micro_avx2(int64_t kc, const float* __restrict a, int64_t a_rs,
-                                                   int64_t a_ks, const float* __restrict b, const CTile<float>& c,
-                                                   int64_t, int64_t nr, int accumulate, const float* bias) {
+                                                   int64_t a_ks, const float* __restrict b, int64_t ldb,
+                                                   const CTile<float>& c, int64_t, int64_t nr, int accumulate,
+                                                   const float* bias) {
   __m256 acc[R][NV];
 #pragma GCC unroll 4
   for (int i = 0; i < R; ++i) {
@@ -103,7 +105,7 @@ __attribute__((target("avx2,fma"))) void micro_avx2(int64_t kc, const float* __r
       for (int v = 0; v < NV; ++v) acc[i][v] = _mm256_fmadd_ps(ai, bv[v], acc[i][v]);
     }
     a += a_ks;
-    b += 24;
+    b += ldb;
   }
   const int tail = static_cast<int>(nr - 8 * (NV - 1));  // columns of the last chunk, 1..8
   const __m256i last = _mm256_cmpgt_epi32(_mm256_set1_epi32(tail), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));

@@ -10,7 +10,8 @@
 //   A block: panels of MR rows; element (i, k) at p + (i / MR)·panel + (i % MR)·rs + k·ks. The classic
 //            packed panel is rs = 1, ks = MR, panel = MR·kc; a row-major block with leading dimension
 //            lda is rs = lda, ks = 1, panel = MR·lda (the kernels broadcast A, so either is as fast).
-//   B block (kc × nc): panels of NR columns, zero-padded; element (k, j) at (j / NR)·NR·kc + k·NR + j % NR.
+//   B block (kc × nc): panels of NR columns (NR = Blocking::nr, at most the kernel's nr, a multiple of its
+//            vector width), zero-padded; element (k, j) at (j / NR)·NR·kc + k·NR + j % NR.
 //   C tile (mr × nr, mr ≤ MR, nr ≤ NR): columns come in chunks of VW (the vector width); row i of
 //            chunk v starts at chunk[v] + i·ldc, so a tile may straddle two images of a convolution.
 #ifndef NEURAL_SIMILARITY_GEMM_H
@@ -34,11 +35,12 @@ struct CTile {
 
 // For the mr × nr tile (i < mr, j < nr):
 //   C[i, j] = (accumulate ? C[i, j] : (bias ? bias[i] : 0)) + Σ_k A[i, k]·B[k, j]
-// with A element (i, k) at a[i·a_rs + k·a_ks] and B a packed panel. Columns nr..NR of the panel are
-// computed but not stored; rows past mr are neither read nor written.
+// with A element (i, k) at a[i·a_rs + k·a_ks] and B element (k, j) at b[k·ldb + j]. The kernel variant
+// computes whole chunks; columns of the last chunk past nr are not stored, rows past mr are neither
+// read nor written.
 template <class T>
-using MicroKernelFn = void (*)(int64_t kc, const T* a, int64_t a_rs, int64_t a_ks, const T* b, const CTile<T>& c,
-                               int64_t mr, int64_t nr, int accumulate, const T* bias);
+using MicroKernelFn = void (*)(int64_t kc, const T* a, int64_t a_rs, int64_t a_ks, const T* b, int64_t ldb,
+                               const CTile<T>& c, int64_t mr, int64_t nr, int accumulate, const T* bias);
 
 enum class Isa { portable, avx2, avx512 };
 
@@ -73,10 +75,20 @@ inline int64_t balanced_block(int64_t total, int64_t limit, int64_t multiple) {
   return std::min(round_up((total + blocks - 1) / blocks, multiple), round_up(limit, multiple));
 }
 
-// Block sizes of one product (mc a multiple of MR).
+// Block sizes of one product: mc a multiple of MR; nr, the width of B panels and C tiles, 0 for the
+// kernel's NR (a narrower one, e.g. 32 + 32 rather than 48 + 16 for 64 columns, keeps edge tiles full).
 struct Blocking {
   int64_t mc, kc, nc;
+  int64_t nr = 0;
 };
+
+// The narrowest panel width (a multiple of the vector width, at most NR) that covers n columns in as
+// few panels as NR-wide ones would.
+template <class T>
+int64_t panel_width(const MicroKernel<T>& uk, int64_t n) {
+  const int64_t panels = std::max<int64_t>(1, (n + uk.nr - 1) / uk.nr);
+  return std::min<int64_t>(uk.nr, round_up((n + panels - 1) / panels, uk.vw));
+}
 
 // Where pack_a put (or found) an A block; see the layouts above.
 template <class T>
@@ -87,7 +99,7 @@ struct APanels {
 
 // Computes rows [m_begin, m_end) × columns [n_begin, n_end) of C over all of K on the calling thread:
 //   for each nc columns, each kc of K: pack_b; for each mc rows: pack_a; then every micro-tile.
-//   pack_b(T* dst, k0, kc, n0, nc) packs a B block into dst (round_up(nc, NR)·kc elements).
+//   pack_b(T* dst, k0, kc, n0, nc) packs a B block into dst (round_up(nc, NR)·kc elements, NR as above).
 //   pack_a(T* dst, m0, mc, k0, kc) -> APanels<T> packs an A block into dst (or returns where a block
 //     packed earlier lives); the block covers whole MR-row panels that the kernels read up to row mc.
 //   cview.tile(m0, n0, mr, nr, VW, CTile<T>*) -> bool fills in where the tile lives, or returns false;
@@ -99,7 +111,7 @@ template <class T, class PackA, class PackB, class CView>
 void gemm_blocked(const Blocking& blk, int64_t K, int64_t m_begin, int64_t m_end, int64_t n_begin, int64_t n_end,
                   PackA&& pack_a, PackB&& pack_b, CView&& cview, int accumulate, const T* bias, T* a_buf, T* b_buf) {
   const MicroKernel<T>& uk = kernel<T>();
-  const int MR = uk.mr, NR = uk.nr, VW = uk.vw;
+  const int64_t MR = uk.mr, NR = blk.nr ? blk.nr : uk.nr, VW = uk.vw;
   alignas(64) T tile[8 * 64];
   for (int64_t n0 = n_begin; n0 < n_end; n0 += blk.nc) {
     const int64_t nc = std::min(blk.nc, n_end - n0);
@@ -121,10 +133,10 @@ void gemm_blocked(const Blocking& blk, int64_t K, int64_t m_begin, int64_t m_end
             const MicroKernelFn<T> fn = uk.fn[mr - 1][chunks - 1];
             CTile<T> c;
             if (cview.tile(m0 + i, n0 + j, mr, nr, VW, &c)) {
-              fn(kc, ap, a.rs, a.ks, bp, c, mr, nr, acc, row_bias);
+              fn(kc, ap, a.rs, a.ks, bp, NR, c, mr, nr, acc, row_bias);
             } else {
               const CTile<T> buf{{tile, tile + VW, tile + 2 * VW, tile + 3 * VW}, NR};
-              fn(kc, ap, a.rs, a.ks, bp, buf, mr, nr, 0, row_bias);
+              fn(kc, ap, a.rs, a.ks, bp, NR, buf, mr, nr, 0, row_bias);
               cview.scatter(tile, NR, m0 + i, n0 + j, mr, nr, acc);
             }
           }
@@ -207,13 +219,6 @@ void pack_a_strided(T* dst, const T* a, int64_t rs, int64_t cs, int64_t m0, int6
   for (int64_t p = 0; p < mc; p += MR) {
     const int64_t rows = std::min<int64_t>(MR, mc - p);
     T* d = dst + p * kc;
-    if (cs == 1 && rows == MR) {  // rows contiguous along k: read each row once, write with stride MR
-      for (int64_t i = 0; i < MR; ++i) {
-        const T* src = a + (m0 + p + i) * rs + k0;
-        for (int64_t k = 0; k < kc; ++k) d[k * MR + i] = src[k];
-      }
-      continue;
-    }
     for (int64_t k = 0; k < kc; ++k) {
       const T* src = a + (m0 + p) * rs + (k0 + k) * cs;
       int64_t i = 0;
