@@ -331,6 +331,38 @@ Napi::Value Conv2dBackwardWeight(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// similarityFold(spatial, rows, k, w, m, out)
+Napi::Value SimilarityFold(const Napi::CallbackInfo& info) {
+  Args args(info, "similarityFold", 6);
+  int spatial = static_cast<int>(args.integer(0, "spatial", 0, 1));
+  int64_t rows = args.integer(1, "rows", 0, kMaxDim), k = args.integer(2, "k", 1, 4096);
+  Array w = args.array(3, "w"), m = args.array(4, "m"), out = args.array(5, "out");
+  ns_dtype dt = common_float_dtype(args, {{"w", &w}, {"m", &m}, {"out", &out}});
+  args.expect_length(w, "w", args.mul(rows, k, "w size"));
+  args.expect_length(m, "m", spatial ? k * k : k);
+  args.expect_length(out, "out", w.length);
+  check_status(args, ns_cpu_similarity_fold(dt, spatial, rows, k, w.data, m.data, out.data));
+  return info.Env().Undefined();
+}
+
+// similarityFoldBackward(spatial, rows, k, w, m, dwf, dw, dm): dw and dm may be null.
+Napi::Value SimilarityFoldBackward(const Napi::CallbackInfo& info) {
+  Args args(info, "similarityFoldBackward", 8);
+  int spatial = static_cast<int>(args.integer(0, "spatial", 0, 1));
+  int64_t rows = args.integer(1, "rows", 0, kMaxDim), k = args.integer(2, "k", 1, 4096);
+  Array w = args.array(3, "w"), m = args.array(4, "m"), dwf = args.array(5, "dwf"), dw = args.array(6, "dw", true),
+        dm = args.array(7, "dm", true);
+  ns_dtype dt = common_float_dtype(args, {{"w", &w}, {"m", &m}, {"dwf", &dwf}, {"dw", &dw}, {"dm", &dm}});
+  args.expect_length(w, "w", args.mul(rows, k, "w size"));
+  args.expect_length(m, "m", spatial ? k * k : k);
+  args.expect_length(dwf, "dwf", w.length);
+  if (dw.present) args.expect_length(dw, "dw", w.length);
+  if (dm.present) args.expect_length(dm, "dm", m.length);
+  check_status(args, ns_cpu_similarity_fold_backward(dt, spatial, rows, k, w.data, m.data, dwf.data,
+                                                     dw.present ? dw.data : nullptr, dm.present ? dm.data : nullptr));
+  return info.Env().Undefined();
+}
+
 // The similarity matrix m of a dynamic form: [n, K, ho, wo] (diagonal) or [n, K·K, ho, wo] (spatial).
 int64_t similarity_m_size(const Args& args, const ns_conv2d_desc& d, int spatial) {
   if (d.groups != 1) throw args.range("groups expected 1 but got " + std::to_string(d.groups));
@@ -574,6 +606,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"softmax", Softmax},             {"softmaxBackward", SoftmaxBackward},
       {"matmul", Matmul},               {"conv2dForward", Conv2dForward},
       {"conv2dBackwardInput", Conv2dBackwardInput}, {"conv2dBackwardWeight", Conv2dBackwardWeight},
+      {"similarityFold", SimilarityFold},           {"similarityFoldBackward", SimilarityFoldBackward},
       {"similarityConv2dForward", SimilarityConv2dForward}, {"similarityConv2dBackward", SimilarityConv2dBackward},
       {"maxPool2d", MaxPool2d},         {"maxPool2dBackward", MaxPool2dBackward},
       {"avgPool2d", AvgPool2d},         {"avgPool2dBackward", AvgPool2dBackward},

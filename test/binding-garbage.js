@@ -201,6 +201,27 @@ const ENTRIES = {
     make: () => [CONV_DIMS.slice(), F(50), F(75), F(54), F(3)], kinds: [ints(14), arr('F'), arr('F'), arr('F'), arr('F', 'exact', true)],
     semantic: [['a kernel larger than the padded input', [withDims(CONV_DIMS, 6, 8), F(50), F(75), F(144), F(3)]]],
   },
+  // w viewed as [rows, k]; m is [k] (diagonal, spatial 0) or [k, k] (spatial 1).
+  similarityFold: {
+    make: () => [1, 6, 9, F(54), F(81), F(54)], kinds: [int, int, int, arr('FD'), arr('FD'), arr('FD')],
+    semantic: [
+      ['spatial 2', [2, 6, 9, F(54), F(81), F(54)]],
+      ['k 0', [1, 6, 0, F(0), F(0), F(0)]],
+      ['k beyond 4096', [1, 1, 5000, F(5000), F(1), F(5000)]],
+      ['a diagonal m for the spatial form', [1, 6, 9, F(54), F(9), F(54)]],
+      ['rows whose product with k overflows', [1, 2 ** 52, 9, F(54), F(81), F(54)]],
+      ['mixed element types', [1, 6, 9, F(54), D(81), F(54)]],
+    ],
+  },
+  similarityFoldBackward: {
+    make: () => [1, 6, 9, F(54), F(81), F(54), F(54), F(81)],
+    kinds: [int, int, int, arr('FD'), arr('FD'), arr('FD'), arr('FD', 'exact', true), arr('FD', 'exact', true)],
+    semantic: [
+      ['spatial 2', [2, 6, 9, F(54), F(81), F(54), F(54), F(81)]],
+      ['a spatial dm for the diagonal form', [0, 6, 9, F(54), F(9), F(54), F(54), F(81)]],
+      ['mixed element types', [1, 6, 9, F(54), F(81), D(54), F(54), F(81)]],
+    ],
+  },
   // m: [n, K, ho, wo] (diagonal, spatial 0) or [n, K·K, ho, wo] (spatial 1), K = kh·kw = 9.
   similarityConv2dForward: {
     make: () => [CONV_DIMS.slice(), 0, F(50), F(54), F(225), F(3), F(75)],

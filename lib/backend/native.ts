@@ -43,6 +43,9 @@ export interface NativeBinding {
   conv2dForward(dims: Ints, x: TypedArray, w: TypedArray, bias: TypedArray | null, y: TypedArray): void;
   conv2dBackwardInput(dims: Ints, dy: TypedArray, w: TypedArray, dx: TypedArray): void;
   conv2dBackwardWeight(dims: Ints, x: TypedArray, dy: TypedArray, dw: TypedArray, dbias: TypedArray | null): void;
+  similarityFold(spatial: number, rows: number, k: number, w: TypedArray, m: TypedArray, out: TypedArray): void;
+  similarityFoldBackward(spatial: number, rows: number, k: number, w: TypedArray, m: TypedArray, dwf: TypedArray,
+                         dw: TypedArray | null, dm: TypedArray | null): void;
   similarityConv2dForward(dims: Ints, spatial: number, x: TypedArray, w: TypedArray, m: TypedArray,
                           bias: TypedArray | null, y: TypedArray): void;
   similarityConv2dBackward(dims: Ints, spatial: number, x: TypedArray, w: TypedArray, m: TypedArray, dy: TypedArray,

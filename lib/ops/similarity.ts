@@ -11,7 +11,7 @@ import { Tensor, formatShape } from '../tensor';
 import { record } from '../autograd/node';
 import { checkOptions, checkRank, checkSameDtype, floatTensor } from './util';
 import { Conv2dOptions, checkBias, conv2d, conv2dRaw, convGeometry } from './conv';
-import { mul, add } from './elementwise';
+import { add } from './elementwise';
 import { matmul } from './matmul';
 import { reshape } from './shape';
 
@@ -88,13 +88,24 @@ export function similarityConv2d(x: Tensor, w: Tensor, m: Tensor, options?: Simi
   });
 }
 
-/** w'[f,c,b] = Σ_a w[f,c,a]·M[a,b] (as a differentiable composite: gradients reach w and m). */
+/**
+ * w'[f,c,b] = Σ_a w[f,c,a]·M[a,b]. The diagonal and spatial forms run a native kernel over the F·C rows
+ * of K taps (with its own backward); the full form is a matrix product [F, C·K] · [C·K, C·K].
+ */
 function foldWeight(w: Tensor, m: Tensor, form: SimilarityForm): Tensor {
   const [f, c, kh, kw] = w.shape;
   const taps = kh * kw;
-  if (form === 'static-diagonal') return mul(w, reshape(m, [1, 1, kh, kw]));
-  const rows = form === 'static-spatial' ? reshape(w, [f * c, taps]) : reshape(w, [f, c * taps]);
-  return reshape(matmul(rows, m), w.shape);
+  if (form === 'static-full') return reshape(matmul(reshape(w, [f, c * taps]), m), w.shape);
+  const spatial = form === 'static-spatial' ? 1 : 0;
+  const rows = f * c;
+  const out = Tensor.empty(w.shape, w.dtype);
+  native.similarityFold(spatial, rows, taps, w.values, m.values, out.values);
+  return record('similarityFold', [w, m], out, (g) => {
+    const dw = w.requiresGrad ? Tensor.empty(w.shape, w.dtype) : null;
+    const dm = m.requiresGrad ? Tensor.empty(m.shape, m.dtype) : null;
+    native.similarityFoldBackward(spatial, rows, taps, w.values, m.values, g.values, dw?.values ?? null, dm?.values ?? null);
+    return [dw, dm];
+  });
 }
 
 /**
