@@ -24,9 +24,9 @@ namespace {
 using conv::Geometry;
 
 // Blocking of the forward product: K per block (whole for K ≤ 640: the micro-kernels stream A and B from
-// L2 at full speed, and C is then written once), and columns per packed B block.
+// L2 at full speed, and C is then written once), and values per packed B block (L2-sized).
 constexpr int64_t kForwardKc = 640;
-constexpr int64_t kForwardNc = 96;
+constexpr int64_t kForwardB = 64 * 1024;
 // Blocking of the weight gradient's product: reduction (positions) per block, and rows of P per A block
 // (all of them, up to 640: the packer's per-column set-up is then done once per block of positions).
 constexpr int64_t kWeightGradKc = 256;
@@ -83,6 +83,30 @@ void prepack(T* a, int64_t M, int64_t K, int64_t kc, PackPanel&& pack_panel) {
   });
 }
 
+// A block of P_g as the GEMM's B operand: rows [k0, k0 + kc), columns [n0, n0 + nc). A 1×1 convolution
+// with stride 1 and no padding has the channel planes of x as the rows of P, so a block inside one image
+// is read in place (unless the kernels' reads past its last column would leave x); otherwise pack_patches.
+bool patch_block_in_place(const Geometry& G) {
+  const ns_conv2d_desc& d = G.d;
+  return G.taps == 1 && d.stride_h == 1 && d.stride_w == 1 && d.pad_h == 0 && d.pad_w == 0 && d.ho == d.h &&
+         d.wo == d.w;
+}
+
+template <class T>
+gemm::BPanels<T> patch_block(T* dst, const T* x, const Geometry& G, int64_t g, int64_t k0, int64_t kc, int64_t n0,
+                             int64_t nc) {
+  const gemm::MicroKernel<T>& uk = gemm::kernel<T>();
+  const ns_conv2d_desc& d = G.d;
+  const int64_t img = n0 / G.plane, p = n0 % G.plane;
+  if (patch_block_in_place(G) && p + nc <= G.plane) {
+    const int64_t first = ((img * d.c + g * G.cg + k0) * G.plane) + p;
+    if (first + (kc - 1) * G.plane + gemm::round_up(nc, uk.vw) <= d.n * d.c * G.plane)
+      return gemm::BPanels<T>{x + first, uk.nr, G.plane};
+  }
+  conv::pack_patches(dst, x, G, g, k0, kc, n0, nc, uk.nr);
+  return gemm::BPanels<T>{dst, uk.nr * kc, uk.nr};
+}
+
 // The blocks prepack wrote.
 template <class T>
 gemm::APanels<T> prepacked_block(const T* a, int64_t M, int64_t kc, int64_t m0, int64_t k0, int64_t kcur) {
@@ -100,8 +124,9 @@ void forward_gemm(const Geometry& G, const T* x, Weights&& weights, const T* bia
   const int64_t kc = gemm::balanced_block(G.k, kForwardKc, G.taps);  // a filter's taps share a block
   const int64_t chunks = (G.cols + VW - 1) / VW;
   const int threads = static_cast<int>(std::min<int64_t>(pool_size(), (G.cols + NR - 1) / NR));
-  const int64_t b_size = gemm::round_up(kForwardNc, NR) * kc;
-  const gemm::Blocking blk{gemm::round_up(G.fg, uk.mr), kc, kForwardNc};
+  // Columns per B block: about kForwardB values (short K, as with few channels, gets wide blocks).
+  const int64_t nc = std::clamp<int64_t>(kForwardB / kc / NR * NR, NR, 32 * NR), b_size = nc * kc;
+  const gemm::Blocking blk{gemm::round_up(G.fg, uk.mr), kc, nc};
   Scratch b_scratch(sizeof(T) * b_size * threads);
   for (int64_t g = 0; g < G.d.groups; ++g) {
     weights.prepare(g, kc);
@@ -112,9 +137,7 @@ void forward_gemm(const Geometry& G, const T* x, Weights&& weights, const T* bia
       gemm::gemm_blocked<T>(
           blk, G.k, 0, G.fg, c0, c1,
           [&](T*, int64_t m0, int64_t, int64_t k0, int64_t kcur) { return weights.block(g, m0, k0, kcur); },
-          [&](T* dst, int64_t k0, int64_t kcur, int64_t n0, int64_t nc) {
-            conv::pack_patches(dst, x, G, g, k0, kcur, n0, nc, NR);
-          },
+          [&](T* dst, int64_t k0, int64_t kcur, int64_t n0, int64_t nc) { return patch_block(dst, x, G, g, k0, kcur, n0, nc); },
           view, 0, bias ? bias + g * G.fg : nullptr, nullptr, b_scratch.as<T>() + tid * b_size);
     });
   }
@@ -263,41 +286,12 @@ struct Col2imView {
   int64_t g;
   bool tile(int64_t, int64_t, int64_t, int64_t, int, gemm::CTile<T>*) const { return false; }
   void scatter(const T* buf, int64_t ldb, int64_t m0, int64_t n0, int64_t mr, int64_t nr, int) const {
-    const ns_conv2d_desc& d = G.d;
-    struct Run { int64_t t0, len, img, ih0, iw0; };
-    Run runs[64];
-    int nruns = 0;
-    int64_t img = n0 / G.plane, p = n0 % G.plane, oh = p / d.wo, ow = p % d.wo;
-    for (int64_t t = 0; t < nr;) {
-      const int64_t len = std::min(nr - t, d.wo - ow);
-      runs[nruns++] = Run{t, len, img, oh * d.stride_h - d.pad_h, ow * d.stride_w - d.pad_w};
-      t += len;
-      ow = 0;
-      if (++oh == d.ho) oh = 0, ++img;
-    }
-    for (int64_t r = 0; r < mr; ++r) {
-      const int64_t row = m0 + r, c = row / G.taps, tap = row % G.taps;
-      const int64_t di = (tap / d.kw) * d.dil_h, dj = (tap % d.kw) * d.dil_w;
-      const T* src = buf + r * ldb;
-      for (int k = 0; k < nruns; ++k) {
-        const Run& run = runs[k];
-        const int64_t ih = run.ih0 + di, iw0 = run.iw0 + dj;
-        if (ih < 0 || ih >= d.h) continue;
-        int64_t lo = iw0 >= 0 ? 0 : std::min(run.len, (-iw0 + d.stride_w - 1) / d.stride_w);
-        int64_t hi = iw0 >= d.w ? 0 : std::min(run.len, (d.w - 1 - iw0) / d.stride_w + 1);
-        T* out = dx + ((run.img * d.c + g * G.cg + c) * d.h + ih) * d.w;
-        const T* s = src + run.t0;
-        if (d.stride_w == 1)
-          for (int64_t u = lo; u < hi; ++u) out[iw0 + u] += s[u];
-        else
-          for (int64_t u = lo; u < hi; ++u) out[iw0 + u * d.stride_w] += s[u];
-      }
-    }
+    conv::col2im_add(dx, buf, ldb, G, g, m0, n0, mr, nr);
   }
 };
 
 // Grad input through col2im: dP_g = W_gᵀ · dY_g, K = the group's filters. dY_g is the patch matrix of a
-// 1×1 convolution over dy, so pack_patches packs it. Threads take whole images when that balances
+// 1×1 convolution over dy (read in place or packed by patch_block). Threads take whole images when that balances
 // (their dx planes are disjoint); otherwise they split the columns and add into private copies of dx.
 template <class T>
 void backward_input_col2im(const Geometry& G, const T* dy, const T* w, T* dx) {
@@ -310,8 +304,10 @@ void backward_input_col2im(const Geometry& G, const T* dy, const T* w, T* dx) {
   const int pool = pool_size();
   const bool by_image = d.n % pool == 0 || d.n >= 4 * pool;
   const int threads = static_cast<int>(std::min<int64_t>(pool, by_image ? d.n : (G.cols + NR - 1) / NR));
-  const int64_t b_size = gemm::round_up(uk.nc, NR) * kc, chunks = (G.cols + VW - 1) / VW;
-  const gemm::Blocking blk{mp, kc, uk.nc};
+  // Blocks of whole images when dY_g is read in place (threads taking whole images, none of them large).
+  const bool whole_images = by_image && G.plane <= 4 * uk.nc && patch_block_in_place(Gdy);
+  const gemm::Blocking blk{mp, kc, whole_images ? G.plane : uk.nc};
+  const int64_t b_size = gemm::round_up(blk.nc, NR) * kc, chunks = (G.cols + VW - 1) / VW;
   Scratch a_scratch(sizeof(T) * mp * kc * kblocks), b_scratch(sizeof(T) * b_size * threads);
   Scratch copies(sizeof(T) * (by_image ? 1 : xsize * (threads - 1)));
   T* a = a_scratch.as<T>();
@@ -337,7 +333,7 @@ void backward_input_col2im(const Geometry& G, const T* dy, const T* w, T* dx) {
           blk, G.fg, 0, G.k, c0, c1,
           [&](T*, int64_t m0, int64_t, int64_t k0, int64_t kcur) { return prepacked_block(a, G.k, kc, m0, k0, kcur); },
           [&](T* dst, int64_t k0, int64_t kcur, int64_t n0, int64_t nc) {
-            conv::pack_patches(dst, dy, Gdy, g, k0, kcur, n0, nc, NR);
+            return patch_block(dst, dy, Gdy, g, k0, kcur, n0, nc);
           },
           Col2imView<T>{target, G, g}, 0, nullptr, nullptr, b_scratch.as<T>() + tid * b_size);
     });
@@ -460,6 +456,7 @@ void backward_weight(const ns_conv2d_desc& d, const T* x, const T* dy, T* dw, T*
           },
           [&](T* dst, int64_t k0, int64_t kcur, int64_t n0, int64_t nc) {
             conv::pack_dy_transposed(dst, dy, G, g, r0 + k0, kcur, n0, nc, NR);
+            return gemm::BPanels<T>{dst, NR * kcur, NR};
           },
           gemm::DenseCView<T>{c, N}, 0, nullptr, abuf, bbuf);
     });

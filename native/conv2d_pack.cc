@@ -109,6 +109,52 @@ void pack_dy_transposed_portable(T* dst, const T* dy, const Geometry& G, int64_t
   }
 }
 
+// out[u] += s[u] for u < n.
+template <class T>
+void add_span(T* __restrict out, const T* __restrict s, int64_t n) {
+  for (int64_t u = 0; u < n; ++u) out[u] += s[u];
+}
+
+// Col2im of one tile. The columns are split into runs along output rows once; each row of the tile then
+// adds its runs' valid spans (contiguous ones through add(out, s, n)).
+template <class T, class AddSpan>
+inline __attribute__((always_inline)) void col2im_add_impl(T* dx, const T* tile, int64_t ldt, const Geometry& G,
+                                                           int64_t g, int64_t m0, int64_t n0, int64_t mr, int64_t nr,
+                                                           AddSpan&& add) {
+  const ns_conv2d_desc& d = G.d;
+  struct Run { int64_t t0, len, img, ih0, iw0; };
+  Run runs[kMaxPanel];
+  int nruns = 0;
+  int64_t img = n0 / G.plane, p = n0 % G.plane, oh = p / d.wo, ow = p % d.wo;
+  for (int64_t t = 0; t < nr;) {
+    const int64_t len = std::min(nr - t, d.wo - ow);
+    runs[nruns++] = Run{t, len, img, oh * d.stride_h - d.pad_h, ow * d.stride_w - d.pad_w};
+    t += len;
+    ow = 0;
+    if (++oh == d.ho) oh = 0, ++img;
+  }
+  int64_t c = m0 / G.taps, tap = m0 % G.taps;
+  for (int64_t r = 0; r < mr; ++r) {
+    const int64_t di = (tap / d.kw) * d.dil_h, dj = (tap % d.kw) * d.dil_w;
+    const T* src = tile + r * ldt;
+    for (int k = 0; k < nruns; ++k) {
+      const Run& run = runs[k];
+      const int64_t ih = run.ih0 + di, iw0 = run.iw0 + dj;
+      if (ih < 0 || ih >= d.h) continue;
+      int64_t lo, hi;
+      valid_span(iw0, d.stride_w, d.w, run.len, &lo, &hi);
+      if (lo >= hi) continue;
+      T* __restrict out = dx + ((run.img * d.c + g * G.cg + c) * d.h + ih) * d.w + iw0 + lo * d.stride_w;
+      const T* __restrict s = src + run.t0 + lo;
+      if (d.stride_w == 1)
+        add(out, s, hi - lo);
+      else
+        for (int64_t u = 0; u < hi - lo; ++u) out[u * d.stride_w] += s[u];
+    }
+    if (++tap == G.taps) tap = 0, ++c;
+  }
+}
+
 // 16 × 16 tiles through a local buffer: rows of src read along j, rows of dst written along i.
 template <class T>
 void transpose_sum_portable(T* dst, int64_t ldd, const T* src, int64_t lds, int64_t parts, int64_t part_stride,
@@ -346,6 +392,16 @@ __attribute__((target("avx512f"))) void transpose_sum_avx512(float* dst, int64_t
   }
 }
 
+__attribute__((target("avx512f"))) void col2im_add_avx512(float* dx, const float* tile, int64_t ldt, const Geometry& G,
+                                                          int64_t g, int64_t m0, int64_t n0, int64_t mr, int64_t nr) {
+  col2im_add_impl(dx, tile, ldt, G, g, m0, n0, mr, nr, [](float* out, const float* s, int64_t n) __attribute__((target("avx512f"))) {
+    for (int64_t u = 0; u < n; u += 16) {
+      const __mmask16 m = n - u >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - u)) - 1);
+      _mm512_mask_storeu_ps(out + u, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, out + u), _mm512_maskz_loadu_ps(m, s + u)));
+    }
+  });
+}
+
 #pragma GCC diagnostic pop
 
 #endif
@@ -378,6 +434,17 @@ void pack_dy_transposed(T* dst, const T* dy, const Geometry& G, int64_t g, int64
 }
 
 template <class T>
+void col2im_add(T* dx, const T* tile, int64_t ldt, const Geometry& G, int64_t g, int64_t m0, int64_t n0, int64_t mr,
+                int64_t nr) {
+#if defined(__x86_64__) || defined(_M_X64)
+  if constexpr (std::is_same_v<T, float>) {
+    if (avx512_float()) return col2im_add_avx512(dx, tile, ldt, G, g, m0, n0, mr, nr);
+  }
+#endif
+  col2im_add_impl(dx, tile, ldt, G, g, m0, n0, mr, nr, add_span<T>);
+}
+
+template <class T>
 void transpose_sum(T* dst, int64_t ldd, const T* src, int64_t lds, int64_t parts, int64_t part_stride, int64_t rows,
                    int64_t cols) {
 #if defined(__x86_64__) || defined(_M_X64)
@@ -396,6 +463,10 @@ template void pack_dy_transposed<float>(float*, const float*, const Geometry&, i
                                         int64_t, int64_t);
 template void pack_dy_transposed<double>(double*, const double*, const Geometry&, int64_t, int64_t, int64_t, int64_t,
                                          int64_t, int64_t);
+template void col2im_add<float>(float*, const float*, int64_t, const Geometry&, int64_t, int64_t, int64_t, int64_t,
+                                int64_t);
+template void col2im_add<double>(double*, const double*, int64_t, const Geometry&, int64_t, int64_t, int64_t, int64_t,
+                                 int64_t);
 template void transpose_sum<float>(float*, int64_t, const float*, int64_t, int64_t, int64_t, int64_t, int64_t);
 template void transpose_sum<double>(double*, int64_t, const double*, int64_t, int64_t, int64_t, int64_t, int64_t);
 

@@ -47,6 +47,13 @@ template <class T>
 void pack_dy_transposed(T* dst, const T* dy, const Geometry& G, int64_t g, int64_t c0, int64_t kc, int64_t f0,
                         int64_t fc, int64_t NR);
 
+// The adjoint of pack_patches for one tile of a product with the rows of P_g: tile element (r, t)
+// (at tile[r·ldt + t]), r < mr, t < nr, is added to the pixel of dx that row m0 + r, column n0 + t of
+// P_g reads (col2im).
+template <class T>
+void col2im_add(T* dx, const T* tile, int64_t ldt, const Geometry& G, int64_t g, int64_t m0, int64_t n0, int64_t mr,
+                int64_t nr);
+
 // dst[j·ldd + i] = Σ_{t < parts} src[t·part_stride + i·lds + j] for i < rows, j < cols: the sum of the
 // per-thread parts of a product, transposed (the weight gradient's C into dw's layout).
 template <class T>

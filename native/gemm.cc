@@ -73,10 +73,14 @@ __attribute__((target("avx512f"))) void micro_avx512(int64_t kc, const float* __
 #pragma GCC unroll 3
     for (int v = 0; v < NV; ++v) {
       float* p = c.chunk[v] + i * c.ldc;
-      const __mmask16 m = v == NV - 1 ? last : __mmask16(0xffff);
       __m512 r = acc[i][v];
-      if (accumulate) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(m, p));
-      _mm512_mask_storeu_ps(p, m, r);
+      if (v < NV - 1 || tail == 16) {  // whole chunk: plain (unmasked) load and store
+        if (accumulate) r = _mm512_add_ps(r, _mm512_loadu_ps(p));
+        _mm512_storeu_ps(p, r);
+      } else {
+        if (accumulate) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(last, p));
+        _mm512_mask_storeu_ps(p, last, r);
+      }
     }
   }
 }

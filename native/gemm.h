@@ -11,7 +11,9 @@
 //            packed panel is rs = 1, ks = MR, panel = MR·kc; a row-major block with leading dimension
 //            lda is rs = lda, ks = 1, panel = MR·lda (the kernels broadcast A, so either is as fast).
 //   B block (kc × nc): panels of NR columns (NR = Blocking::nr, at most the kernel's nr, a multiple of its
-//            vector width), zero-padded; element (k, j) at (j / NR)·NR·kc + k·NR + j % NR.
+//            vector width); element (k, j) at p + (j / NR)·panel + k·ldb + j % NR. Packed: panel = NR·kc,
+//            ldb = NR, zero-padded. In place: a row-major matrix, panel = NR, ldb its leading dimension;
+//            the kernels then read up to the next multiple of VW columns past the block's last one.
 //   C tile (mr × nr, mr ≤ MR, nr ≤ NR): columns come in chunks of VW (the vector width); row i of
 //            chunk v starts at chunk[v] + i·ldc, so a tile may straddle two images of a convolution.
 #ifndef NEURAL_SIMILARITY_GEMM_H
@@ -97,9 +99,17 @@ struct APanels {
   int64_t panel, rs, ks;
 };
 
+// Where pack_b put (or found) a B block; see the layouts above.
+template <class T>
+struct BPanels {
+  const T* p;
+  int64_t panel, ldb;
+};
+
 // Computes rows [m_begin, m_end) × columns [n_begin, n_end) of C over all of K on the calling thread:
 //   for each nc columns, each kc of K: pack_b; for each mc rows: pack_a; then every micro-tile.
-//   pack_b(T* dst, k0, kc, n0, nc) packs a B block into dst (round_up(nc, NR)·kc elements, NR as above).
+//   pack_b(T* dst, k0, kc, n0, nc) -> BPanels<T> packs a B block into dst (round_up(nc, NR)·kc elements,
+//     NR as above) or returns where it lies in place.
 //   pack_a(T* dst, m0, mc, k0, kc) -> APanels<T> packs an A block into dst (or returns where a block
 //     packed earlier lives); the block covers whole MR-row panels that the kernels read up to row mc.
 //   cview.tile(m0, n0, mr, nr, VW, CTile<T>*) -> bool fills in where the tile lives, or returns false;
@@ -118,14 +128,14 @@ void gemm_blocked(const Blocking& blk, int64_t K, int64_t m_begin, int64_t m_end
     for (int64_t k0 = 0; k0 < K || k0 == 0; k0 += blk.kc) {
       const int64_t kc = std::min(blk.kc, K - k0);
       const int acc = (k0 > 0) || accumulate;
-      pack_b(b_buf, k0, kc, n0, nc);
+      const BPanels<T> b = pack_b(b_buf, k0, kc, n0, nc);
       for (int64_t m0 = m_begin; m0 < m_end; m0 += blk.mc) {
         const int64_t mc = std::min(blk.mc, m_end - m0);
         const APanels<T> a = pack_a(a_buf, m0, mc, k0, kc);
         for (int64_t j = 0; j < nc; j += NR) {
           const int64_t nr = std::min<int64_t>(NR, nc - j);
           const int chunks = static_cast<int>((nr + VW - 1) / VW);
-          const T* bp = b_buf + (j / NR) * NR * kc;
+          const T* bp = b.p + (j / NR) * b.panel;
           for (int64_t i = 0; i < mc; i += MR) {
             const int64_t mr = std::min<int64_t>(MR, mc - i);
             const T* ap = a.p + (i / MR) * a.panel;
@@ -133,10 +143,10 @@ void gemm_blocked(const Blocking& blk, int64_t K, int64_t m_begin, int64_t m_end
             const MicroKernelFn<T> fn = uk.fn[mr - 1][chunks - 1];
             CTile<T> c;
             if (cview.tile(m0 + i, n0 + j, mr, nr, VW, &c)) {
-              fn(kc, ap, a.rs, a.ks, bp, NR, c, mr, nr, acc, row_bias);
+              fn(kc, ap, a.rs, a.ks, bp, b.ldb, c, mr, nr, acc, row_bias);
             } else {
               const CTile<T> buf{{tile, tile + VW, tile + 2 * VW, tile + 3 * VW}, NR};
-              fn(kc, ap, a.rs, a.ks, bp, NR, buf, mr, nr, 0, row_bias);
+              fn(kc, ap, a.rs, a.ks, bp, b.ldb, buf, mr, nr, 0, row_bias);
               cview.scatter(tile, NR, m0 + i, n0 + j, mr, nr, acc);
             }
           }
@@ -208,7 +218,11 @@ void gemm_range(int64_t M, int64_t K, int64_t m_begin, int64_t m_end, int64_t n_
         pack_a(dst, m0, mc, k0, kc);
         return APanels<T>{dst, MR * kc, 1, MR};
       },
-      pack_b, FullTiles{cview, MR, NR}, accumulate, bias, a_buf, b_buf);
+      [&](T* dst, int64_t k0, int64_t kc, int64_t n0, int64_t nc) {
+        pack_b(dst, k0, kc, n0, nc);
+        return BPanels<T>{dst, NR * kc, NR};
+      },
+      FullTiles{cview, MR, NR}, accumulate, bias, a_buf, b_buf);
 }
 
 // Packs rows [m0, m0+mc) × [k0, k0+kc) of a strided matrix (element (i, k) at a[i·rs + k·cs]) into

@@ -47,6 +47,7 @@ void matmul(int64_t batch, int64_t m, int64_t n, int64_t k, const T* a, int64_t 
           },
           [&](T* dst, int64_t k0, int64_t kc, int64_t c0, int64_t cc) {
             gemm::pack_b_strided(dst, bb, b_rs, b_cs, k0, kc, c0, cc, static_cast<int>(NR));
+            return gemm::BPanels<T>{dst, NR * kc, NR};
           },
           gemm::DenseCView<T>{c + bi * m * n, n}, accumulate, nullptr, abuf, bbuf);
     }
