@@ -3,14 +3,17 @@
 // filters per group (depthwise), where a GEMM tile would be mostly padding. Per group g, with P_g the
 // patch matrix (rows (c, i, j), columns (n, oh, ow)):
 //
-//   forward       Y_g = W_g · P_g                     A: weights, packed once; B: pack_patches
+//   forward       Y_g = W_g · P_g           A: w read in place; B: pack_patches (x read in place for 1×1)
 //   grad input    stride 1 and many channels: the forward convolution of dy with the flipped,
-//                 transposed kernel (its weights packed straight from w);
+//                 transposed kernel (its weights packed from w in one pass);
 //                 otherwise dP_g = W_gᵀ · dY_g, each tile added into dx where its patches came from
-//                 (col2im as the GEMM's C view; B: dY_g, packed as the patches of a 1×1 convolution)
+//                 (col2im as the GEMM's C view; B: dY_g, the patch matrix of a 1×1 convolution of dy)
 //   grad weight   dW_gᵀ = P_g · dY_gᵀ, reduced over (n, oh, ow)
 //                 A: pack_patches as row-major blocks (the kernels broadcast A, so no transpose);
 //                 B: pack_dy_transposed; a row of ones under P_g yields dbias in the same product
+//
+// Threads split the columns (positions) of the forward-type products; the weight gradient splits its
+// reduction, or its rows when positions are few.
 #include <algorithm>
 #include <cstring>
 
@@ -28,7 +31,7 @@ using conv::Geometry;
 constexpr int64_t kForwardKc = 640;
 constexpr int64_t kForwardB = 64 * 1024;
 // Blocking of the weight gradient's product: reduction (positions) per block, and rows of P per A block
-// (all of them, up to 640: the packer's per-column set-up is then done once per block of positions).
+// at that kc (many rows: the packer's per-column set-up is done once per A block).
 constexpr int64_t kWeightGradKc = 256;
 constexpr int64_t kWeightGradMc = 512;
 // Below this many channels per group, the gradient of a stride-1 convolution's input goes through
@@ -83,15 +86,17 @@ void prepack(T* a, int64_t M, int64_t K, int64_t kc, PackPanel&& pack_panel) {
   });
 }
 
-// A block of P_g as the GEMM's B operand: rows [k0, k0 + kc), columns [n0, n0 + nc). A 1×1 convolution
-// with stride 1 and no padding has the channel planes of x as the rows of P, so a block inside one image
-// is read in place (unless the kernels' reads past its last column would leave x); otherwise pack_patches.
+// Whether P is x itself: a 1×1 convolution with stride 1 and no padding has the channel planes of x as
+// the rows of P (each image's columns contiguous).
 bool patch_block_in_place(const Geometry& G) {
   const ns_conv2d_desc& d = G.d;
   return G.taps == 1 && d.stride_h == 1 && d.stride_w == 1 && d.pad_h == 0 && d.pad_w == 0 && d.ho == d.h &&
          d.wo == d.w;
 }
 
+// A block of P_g as the GEMM's B operand: rows [k0, k0 + kc), columns [n0, n0 + nc). Read in place when P
+// is x and the block lies in one image (unless the kernels' reads past its last column would leave x);
+// otherwise packed by pack_patches.
 template <class T>
 gemm::BPanels<T> patch_block(T* dst, const T* x, const Geometry& G, int64_t g, int64_t k0, int64_t kc, int64_t n0,
                              int64_t nc) {
@@ -137,7 +142,9 @@ void forward_gemm(const Geometry& G, const T* x, Weights&& weights, const T* bia
       gemm::gemm_blocked<T>(
           blk, G.k, 0, G.fg, c0, c1,
           [&](T*, int64_t m0, int64_t, int64_t k0, int64_t kcur) { return weights.block(g, m0, k0, kcur); },
-          [&](T* dst, int64_t k0, int64_t kcur, int64_t n0, int64_t nc) { return patch_block(dst, x, G, g, k0, kcur, n0, nc); },
+          [&](T* dst, int64_t k0, int64_t kcur, int64_t n0, int64_t ncur) {
+            return patch_block(dst, x, G, g, k0, kcur, n0, ncur);
+          },
           view, 0, bias ? bias + g * G.fg : nullptr, nullptr, b_scratch.as<T>() + tid * b_size);
     });
   }
@@ -291,8 +298,8 @@ struct Col2imView {
 };
 
 // Grad input through col2im: dP_g = W_gᵀ · dY_g, K = the group's filters. dY_g is the patch matrix of a
-// 1×1 convolution over dy (read in place or packed by patch_block). Threads take whole images when that balances
-// (their dx planes are disjoint); otherwise they split the columns and add into private copies of dx.
+// 1×1 convolution of dy (read in place or packed by patch_block). Threads take whole images when that
+// balances (their dx planes are disjoint); otherwise they split the columns and add into private copies.
 template <class T>
 void backward_input_col2im(const Geometry& G, const T* dy, const T* w, T* dx) {
   const ns_conv2d_desc& d = G.d;
@@ -332,8 +339,8 @@ void backward_input_col2im(const Geometry& G, const T* dy, const T* w, T* dx) {
       gemm::gemm_blocked<T>(
           blk, G.fg, 0, G.k, c0, c1,
           [&](T*, int64_t m0, int64_t, int64_t k0, int64_t kcur) { return prepacked_block(a, G.k, kc, m0, k0, kcur); },
-          [&](T* dst, int64_t k0, int64_t kcur, int64_t n0, int64_t nc) {
-            return patch_block(dst, dy, Gdy, g, k0, kcur, n0, nc);
+          [&](T* dst, int64_t k0, int64_t kcur, int64_t n0, int64_t ncur) {
+            return patch_block(dst, dy, Gdy, g, k0, kcur, n0, ncur);
           },
           Col2imView<T>{target, G, g}, 0, nullptr, nullptr, b_scratch.as<T>() + tid * b_size);
     });
@@ -350,7 +357,8 @@ void backward_input_col2im(const Geometry& G, const T* dy, const T* w, T* dx) {
 // out[t·MR + i] = src[i·taps + taps − 1 − t] for i < rows, t < taps: one panel's taps of one filter, flipped.
 // (Out of line: inlined into the parallel loop below, GCC 12 keeps its pointers on the stack.)
 template <class T>
-__attribute__((noinline)) void flip_taps(T* __restrict out, const T* __restrict src, int64_t rows, int64_t taps, int64_t MR) {
+__attribute__((noinline)) void flip_taps(T* __restrict out, const T* __restrict src, int64_t rows, int64_t taps,
+                                         int64_t MR) {
   for (int64_t t = 0; t < taps; ++t)
     for (int64_t i = 0; i < rows; ++i) out[t * MR + i] = src[i * taps + taps - 1 - t];
 }
@@ -361,8 +369,7 @@ void backward_input(const ns_conv2d_desc& d, const T* dy, const T* w, T* dx) {
   if (use_direct(G)) return backward_input_direct(G, dy, w, dx);
   const int64_t reach_h = d.dil_h * (d.kh - 1), reach_w = d.dil_w * (d.kw - 1);
   if (d.stride_h == 1 && d.stride_w == 1 && d.pad_h <= reach_h && d.pad_w <= reach_w && G.cg >= kMinFlippedChannels) {
-    // dx = conv(dy, w'), w'[g·cg + c, f, i, j] = w[g·fg + f, c, kh−1−i, kw−1−j], padding reach − pad: its
-    // A operand, row c and column (f, tap), is packed straight from w.
+    // dx = conv(dy, w'), w'[g·cg + c, f, i, j] = w[g·fg + f, c, kh−1−i, kw−1−j], padding reach − pad.
     const ns_conv2d_desc t{d.n, d.f, d.ho, d.wo, d.c, d.kh, d.kw, d.groups, 1, 1, reach_h - d.pad_h,
                            reach_w - d.pad_w, d.dil_h, d.dil_w, d.h, d.w};
     const Geometry Gt(t);
@@ -371,9 +378,9 @@ void backward_input(const ns_conv2d_desc& d, const T* dy, const T* w, T* dx) {
       const Geometry& G;  // the convolution's own geometry
       Scratch packed;
       int64_t kc = 0;
-      // Packs every K block of group g: A row c (a channel of dx), column (f, tap') = w[g·fg + f, c, taps−1−tap'],
-      // reading w in order (kc is a multiple of taps, so a filter's taps share a block; rows past cg in
-      // the last panel are never read).
+      // Packs every K block of group g: A row c (a channel of dx), column (f, tap') = w[g·fg + f, c,
+      // taps−1−tap'], reading w in order (kc is a multiple of taps, so a filter's taps share a block;
+      // rows past cg in the last panel are never read).
       void prepare(int64_t g, int64_t kcur) {
         kc = kcur;
         const int64_t MR = gemm::kernel<T>().mr, mp = gemm::round_up(G.cg, MR), K = G.fg * G.taps;
@@ -418,11 +425,13 @@ void backward_weight(const ns_conv2d_desc& d, const T* x, const T* dy, T* dw, T*
   const int64_t rows = G.k + (dbias ? 1 : 0), N = G.fg, R = G.cols, row_tiles = (rows + MR - 1) / MR;
   const int pool = pool_size();
   const bool split_reduction = R >= 2048 * pool || row_tiles < 2 * pool;
-  const int threads = static_cast<int>(std::min<int64_t>(pool, split_reduction ? std::max<int64_t>(1, R / 256) : row_tiles));
+  const int threads =
+      static_cast<int>(std::min<int64_t>(pool, split_reduction ? std::max<int64_t>(1, R / 256) : row_tiles));
   const int64_t my_rows = split_reduction ? rows : (row_tiles + threads - 1) / threads * MR;
   // Positions per block: few positions go in one block, so that C (rows × N, large then) is written once.
   const int64_t my_cols = split_reduction ? (R + threads - 1) / threads : R;
-  const int64_t kc = gemm::balanced_block(my_cols, my_cols <= 2 * kWeightGradKc ? 2 * kWeightGradKc : kWeightGradKc, 16);
+  const int64_t kc =
+      gemm::balanced_block(my_cols, my_cols <= 2 * kWeightGradKc ? 2 * kWeightGradKc : kWeightGradKc, 16);
   const int64_t lda = kc;  // A blocks are row-major, kc (a multiple of 16) apart
   const int64_t NR = gemm::panel_width(uk, N);
   const int64_t mc = gemm::balanced_block(my_rows, kWeightGradMc * kWeightGradKc / kc, MR);
@@ -445,17 +454,17 @@ void backward_weight(const ns_conv2d_desc& d, const T* x, const T* dy, T* dw, T*
       T* bbuf = abuf + a_size;
       gemm::gemm_blocked<T>(
           blk, r1 - r0, m0, m1, 0, N,
-          [&](T* dst, int64_t i0, int64_t mc, int64_t k0, int64_t kcur) {
-            const int64_t prow = std::min(mc, G.k - i0);
+          [&](T* dst, int64_t i0, int64_t mcur, int64_t k0, int64_t kcur) {
+            const int64_t prow = std::min(mcur, G.k - i0);
             if (prow > 0) conv::pack_patches(dst, x, G, g, i0, prow, r0 + k0, kcur, lda);
-            if (i0 + mc > G.k) {  // the row of ones
+            if (i0 + mcur > G.k) {  // the row of ones
               T* ones = dst + (G.k - i0) * lda;
               std::fill(ones, ones + kcur, T(1));
             }
             return gemm::APanels<T>{dst, MR * lda, lda, 1};
           },
-          [&](T* dst, int64_t k0, int64_t kcur, int64_t n0, int64_t nc) {
-            conv::pack_dy_transposed(dst, dy, G, g, r0 + k0, kcur, n0, nc, NR);
+          [&](T* dst, int64_t k0, int64_t kcur, int64_t n0, int64_t ncur) {
+            conv::pack_dy_transposed(dst, dy, G, g, r0 + k0, kcur, n0, ncur, NR);
             return gemm::BPanels<T>{dst, NR * kcur, NR};
           },
           gemm::DenseCView<T>{c, N}, 0, nullptr, abuf, bbuf);

@@ -85,6 +85,7 @@ void pack_patches_portable(T* dst, const T* x, const Geometry& G, int64_t g, int
   }
 }
 
+// Portable dYᵀ packer: one filter (panel column) at a time along the positions.
 template <class T>
 void pack_dy_transposed_portable(T* dst, const T* dy, const Geometry& G, int64_t g, int64_t c0, int64_t kc,
                                  int64_t f0, int64_t fc, int64_t NR) {
@@ -206,8 +207,8 @@ __attribute__((target("avx512f"))) void pack_patches_avx512(float* dst, const fl
   const ns_conv2d_desc& d = G.d;
   const int64_t hw = d.h * d.w, chw = d.c * hw;
   const float* xg = x + g * G.cg * hw;
-  // Columns are handled in groups of whole panels, at most kMaxPanel columns (or one panel) each.
-  const int64_t group = std::max(width, kMaxPanel / width * width);
+  // Columns are handled in passes of whole panels, at most kMaxPanel columns (or one panel) each.
+  const int64_t span = std::max(width, kMaxPanel / width * width);
   alignas(64) int32_t base[kMaxPanel], ih0[kMaxPanel], iw0[kMaxPanel];
   // The recipe of one (tap, chunk): a masked load at src + off (all lanes masked off for a chunk outside
   // the image), or, when gather is set, a masked gather at src + base[lane] + off.
@@ -218,8 +219,8 @@ __attribute__((target("avx512f"))) void pack_patches_avx512(float* dst, const fl
   const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   const __m512i vh = _mm512_set1_epi32(static_cast<int32_t>(d.h)), vw = _mm512_set1_epi32(static_cast<int32_t>(d.w));
   const int64_t c_first = r0 / G.taps, c_last = (r0 + rc - 1) / G.taps, per_panel = width / 16;
-  for (int64_t q0 = 0; q0 < cc; q0 += group) {
-    const int64_t ncols = std::min(group, cc - q0), lanes = gemm::round_up(ncols, width), nchunks = lanes / 16;
+  for (int64_t q0 = 0; q0 < cc; q0 += span) {
+    const int64_t ncols = std::min(span, cc - q0), lanes = gemm::round_up(ncols, width), nchunks = lanes / 16;
     {
       const int64_t col = c0 + q0;
       int64_t img = col / G.plane, p = col % G.plane, oh = p / d.wo, ow = p % d.wo;
@@ -246,7 +247,8 @@ __attribute__((target("avx512f"))) void pack_patches_avx512(float* dst, const fl
       for (int64_t tap = t0; tap < t1; ++tap) {
         const int64_t di = (tap / d.kw) * d.dil_h - d.pad_h, dj = (tap % d.kw) * d.dil_w - d.pad_w;
         const int32_t doff = static_cast<int32_t>(di * d.w + dj);
-        const __m512i vdi = _mm512_set1_epi32(static_cast<int32_t>(di)), vdj = _mm512_set1_epi32(static_cast<int32_t>(dj));
+        const __m512i vdi = _mm512_set1_epi32(static_cast<int32_t>(di));
+        const __m512i vdj = _mm512_set1_epi32(static_cast<int32_t>(dj));
         for (int64_t v = 0; v < nchunks; ++v) {
           const __m512i ih = _mm512_add_epi32(_mm512_load_si512(ih0 + 16 * v), vdi);
           const __m512i iw = _mm512_add_epi32(_mm512_load_si512(iw0 + 16 * v), vdj);
@@ -293,7 +295,8 @@ __attribute__((target("avx512f"))) void pack_patches_avx512(float* dst, const fl
             for (int64_t v = 0; v < per_panel; ++v) {
               __m512 val;
               if (gather[r + v]) {
-                const __m512i idx = _mm512_add_epi32(_mm512_load_si512(base + q + 16 * v), _mm512_set1_epi32(off[r + v]));
+                const __m512i idx =
+                    _mm512_add_epi32(_mm512_load_si512(base + q + 16 * v), _mm512_set1_epi32(off[r + v]));
                 val = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask[r + v], idx, src, 4);
               } else {
                 val = _mm512_maskz_loadu_ps(mask[r + v], src + off[r + v]);
@@ -370,6 +373,7 @@ __attribute__((target("avx512f"))) void pack_dy_transposed_avx512(float* dst, co
   }
 }
 
+// AVX-512 transpose_sum: 16 × 16 tiles summed and transposed in registers.
 __attribute__((target("avx512f"))) void transpose_sum_avx512(float* dst, int64_t ldd, const float* src, int64_t lds,
                                                              int64_t parts, int64_t part_stride, int64_t rows,
                                                              int64_t cols) {
@@ -392,14 +396,17 @@ __attribute__((target("avx512f"))) void transpose_sum_avx512(float* dst, int64_t
   }
 }
 
+// AVX-512 col2im_add: spans added 16 lanes at a time under masks.
 __attribute__((target("avx512f"))) void col2im_add_avx512(float* dx, const float* tile, int64_t ldt, const Geometry& G,
                                                           int64_t g, int64_t m0, int64_t n0, int64_t mr, int64_t nr) {
-  col2im_add_impl(dx, tile, ldt, G, g, m0, n0, mr, nr, [](float* out, const float* s, int64_t n) __attribute__((target("avx512f"))) {
+  auto add = [](float* out, const float* s, int64_t n) __attribute__((target("avx512f"))) {
     for (int64_t u = 0; u < n; u += 16) {
       const __mmask16 m = n - u >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - u)) - 1);
-      _mm512_mask_storeu_ps(out + u, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, out + u), _mm512_maskz_loadu_ps(m, s + u)));
+      const __m512 sum = _mm512_add_ps(_mm512_maskz_loadu_ps(m, out + u), _mm512_maskz_loadu_ps(m, s + u));
+      _mm512_mask_storeu_ps(out + u, m, sum);
     }
-  });
+  };
+  col2im_add_impl(dx, tile, ldt, G, g, m0, n0, mr, nr, add);
 }
 
 #pragma GCC diagnostic pop

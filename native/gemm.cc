@@ -32,8 +32,10 @@ void micro_portable(int64_t kc, const T* __restrict a, int64_t a_rs, int64_t a_k
       for (int j = 0; j < NR; ++j) acc[i][j] += ai * bk[j];
     }
   }
+  T* const c0 = c.chunk[0];
+  const int64_t ldc = c.ldc;
   for (int i = 0; i < R; ++i) {
-    T* ci = c.chunk[0] + i * c.ldc;
+    T* ci = c0 + i * ldc;
     for (int64_t j = 0; j < nr; ++j) ci[j] = accumulate ? ci[j] + acc[i][j] : acc[i][j];
   }
 }
@@ -67,20 +69,30 @@ __attribute__((target("avx512f"))) void micro_avx512(int64_t kc, const float* __
     b += ldb;
   }
   const int64_t tail = nr - 16 * (NV - 1);  // columns of the last chunk, 1..16
-  const __mmask16 last = tail >= 16 ? __mmask16(0xffff) : __mmask16((1u << tail) - 1);
+  float* chunk[NV];  // local copies: the stores below may not be assumed not to alias c
+#pragma GCC unroll 3
+  for (int v = 0; v < NV; ++v) chunk[v] = c.chunk[v];
+  const int64_t ldc = c.ldc;
+  if (tail == 16) {  // whole chunks: plain loads and stores
+#pragma GCC unroll 8
+    for (int i = 0; i < R; ++i)
+#pragma GCC unroll 3
+      for (int v = 0; v < NV; ++v) {
+        float* p = chunk[v] + i * ldc;
+        _mm512_storeu_ps(p, accumulate ? _mm512_add_ps(acc[i][v], _mm512_loadu_ps(p)) : acc[i][v]);
+      }
+    return;
+  }
+  const __mmask16 last = static_cast<__mmask16>((1u << tail) - 1);
 #pragma GCC unroll 8
   for (int i = 0; i < R; ++i) {
 #pragma GCC unroll 3
     for (int v = 0; v < NV; ++v) {
-      float* p = c.chunk[v] + i * c.ldc;
+      float* p = chunk[v] + i * ldc;
+      const __mmask16 m = v == NV - 1 ? last : __mmask16(0xffff);
       __m512 r = acc[i][v];
-      if (v < NV - 1 || tail == 16) {  // whole chunk: plain (unmasked) load and store
-        if (accumulate) r = _mm512_add_ps(r, _mm512_loadu_ps(p));
-        _mm512_storeu_ps(p, r);
-      } else {
-        if (accumulate) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(last, p));
-        _mm512_mask_storeu_ps(p, last, r);
-      }
+      if (accumulate) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(m, p));
+      _mm512_mask_storeu_ps(p, m, r);
     }
   }
 }
@@ -113,11 +125,15 @@ __attribute__((target("avx2,fma"))) void micro_avx2(int64_t kc, const float* __r
   }
   const int tail = static_cast<int>(nr - 8 * (NV - 1));  // columns of the last chunk, 1..8
   const __m256i last = _mm256_cmpgt_epi32(_mm256_set1_epi32(tail), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  float* chunk[NV];  // local copies: the stores below may not be assumed not to alias c
+#pragma GCC unroll 3
+  for (int v = 0; v < NV; ++v) chunk[v] = c.chunk[v];
+  const int64_t ldc = c.ldc;
 #pragma GCC unroll 4
   for (int i = 0; i < R; ++i) {
 #pragma GCC unroll 3
     for (int v = 0; v < NV; ++v) {
-      float* p = c.chunk[v] + i * c.ldc;
+      float* p = chunk[v] + i * ldc;
       __m256 r = acc[i][v];
       if (v < NV - 1 || tail == 8) {
         if (accumulate) r = _mm256_add_ps(r, _mm256_loadu_ps(p));

@@ -110,8 +110,8 @@ struct BPanels {
 //   for each nc columns, each kc of K: pack_b; for each mc rows: pack_a; then every micro-tile.
 //   pack_b(T* dst, k0, kc, n0, nc) -> BPanels<T> packs a B block into dst (round_up(nc, NR)·kc elements,
 //     NR as above) or returns where it lies in place.
-//   pack_a(T* dst, m0, mc, k0, kc) -> APanels<T> packs an A block into dst (or returns where a block
-//     packed earlier lives); the block covers whole MR-row panels that the kernels read up to row mc.
+//   pack_a(T* dst, m0, mc, k0, kc) -> APanels<T> packs an A block into dst (round_up(mc, MR) rows) or
+//     returns where it lies (packed earlier, or in place); the kernels read its rows < mc only.
 //   cview.tile(m0, n0, mr, nr, VW, CTile<T>*) -> bool fills in where the tile lives, or returns false;
 //     then the tile is computed into a buffer and cview.scatter(buf, ldb, m0, n0, mr, nr, accumulate)
 //     stores it.
