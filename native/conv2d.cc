@@ -1,6 +1,6 @@
 // conv2d on the CPU: implicit GEMMs over the GEMM core (gemm.h) whose operands are packed straight from
-// the tensors by the packers of conv2d_pack.h, and direct loops for grouped convolutions with few
-// filters per group (depthwise), where a GEMM tile would be mostly padding. Per group g, with P_g the
+// the tensors by the packers of conv2d_pack.h, and direct loops (conv2d_direct.h) for grouped
+// convolutions with few filters per group (depthwise), where a GEMM tile would be mostly padding. Per group g, with P_g the
 // patch matrix (rows (c, i, j), columns (n, oh, ow)):
 //
 //   forward       Y_g = W_g · P_g           A: w read in place; B: pack_patches (x read in place for 1×1)
@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "conv2d_direct.h"
 #include "conv2d_pack.h"
 #include "gemm.h"
 #include "kernels.h"
@@ -150,118 +151,6 @@ void forward_gemm(const Geometry& G, const T* x, Weights&& weights, const T* bia
   }
 }
 
-// Direct loops (grouped convolutions with few filters per group, e.g. depthwise).
-template <class T>
-void forward_direct(const Geometry& G, const T* x, const T* w, const T* bias, T* y) {
-  const ns_conv2d_desc& d = G.d;
-  parallel_for(d.n * d.f, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t nf = begin; nf < end; ++nf) {
-      const int64_t img = nf / d.f, f = nf % d.f, g = f / G.fg;
-      T* out = y + nf * G.plane;
-      std::fill(out, out + G.plane, bias ? bias[f] : T(0));
-      for (int64_t c = 0; c < G.cg; ++c) {
-        const T* xc = x + (img * d.c + g * G.cg + c) * d.h * d.w;
-        for (int64_t i = 0; i < d.kh; ++i)
-          for (int64_t j = 0; j < d.kw; ++j) {
-            const T wv = w[((f * G.cg + c) * d.kh + i) * d.kw + j];
-            for (int64_t oh = 0; oh < d.ho; ++oh) {
-              const int64_t ih = oh * d.stride_h - d.pad_h + i * d.dil_h;
-              if (ih < 0 || ih >= d.h) continue;
-              const T* row = xc + ih * d.w;
-              T* o = out + oh * d.wo;
-              const int64_t iw0 = j * d.dil_w - d.pad_w;
-              // valid ow: 0 <= ow·s + iw0 < w
-              int64_t lo = iw0 >= 0 ? 0 : (-iw0 + d.stride_w - 1) / d.stride_w;
-              int64_t hi = d.w - iw0 <= 0 ? 0 : (d.w - iw0 - 1) / d.stride_w + 1;
-              hi = std::min(hi, d.wo);
-              if (d.stride_w == 1)
-                for (int64_t ow = lo; ow < hi; ++ow) o[ow] += wv * row[ow + iw0];
-              else
-                for (int64_t ow = lo; ow < hi; ++ow) o[ow] += wv * row[ow * d.stride_w + iw0];
-            }
-          }
-      }
-    }
-  });
-}
-
-template <class T>
-void backward_input_direct(const Geometry& G, const T* dy, const T* w, T* dx) {
-  const ns_conv2d_desc& d = G.d;
-  parallel_for(d.n * d.c, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t nc = begin; nc < end; ++nc) {
-      const int64_t img = nc / d.c, ch = nc % d.c, g = ch / G.cg, c = ch % G.cg;
-      T* out = dx + nc * d.h * d.w;
-      std::fill(out, out + d.h * d.w, T(0));
-      for (int64_t fl = 0; fl < G.fg; ++fl) {
-        const int64_t f = g * G.fg + fl;
-        const T* dyf = dy + (img * d.f + f) * G.plane;
-        for (int64_t i = 0; i < d.kh; ++i)
-          for (int64_t j = 0; j < d.kw; ++j) {
-            const T wv = w[((f * G.cg + c) * d.kh + i) * d.kw + j];
-            for (int64_t oh = 0; oh < d.ho; ++oh) {
-              const int64_t ih = oh * d.stride_h - d.pad_h + i * d.dil_h;
-              if (ih < 0 || ih >= d.h) continue;
-              T* row = out + ih * d.w;
-              const T* g_row = dyf + oh * d.wo;
-              const int64_t iw0 = j * d.dil_w - d.pad_w;
-              int64_t lo = iw0 >= 0 ? 0 : (-iw0 + d.stride_w - 1) / d.stride_w;
-              int64_t hi = d.w - iw0 <= 0 ? 0 : (d.w - iw0 - 1) / d.stride_w + 1;
-              hi = std::min(hi, d.wo);
-              for (int64_t ow = lo; ow < hi; ++ow) row[ow * d.stride_w + iw0] += wv * g_row[ow];
-            }
-          }
-      }
-    }
-  });
-}
-
-template <class T>
-void backward_weight_direct(const Geometry& G, const T* x, const T* dy, T* dw) {
-  const ns_conv2d_desc& d = G.d;
-  parallel_for(d.f * G.cg, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t fc = begin; fc < end; ++fc) {
-      const int64_t f = fc / G.cg, c = fc % G.cg, g = f / G.fg;
-      for (int64_t i = 0; i < d.kh; ++i)
-        for (int64_t j = 0; j < d.kw; ++j) {
-          T sum = 0;
-          for (int64_t img = 0; img < d.n; ++img) {
-            const T* xc = x + (img * d.c + g * G.cg + c) * d.h * d.w;
-            const T* dyf = dy + (img * d.f + f) * G.plane;
-            for (int64_t oh = 0; oh < d.ho; ++oh) {
-              const int64_t ih = oh * d.stride_h - d.pad_h + i * d.dil_h;
-              if (ih < 0 || ih >= d.h) continue;
-              const T* row = xc + ih * d.w;
-              const T* g_row = dyf + oh * d.wo;
-              const int64_t iw0 = j * d.dil_w - d.pad_w;
-              int64_t lo = iw0 >= 0 ? 0 : (-iw0 + d.stride_w - 1) / d.stride_w;
-              int64_t hi = d.w - iw0 <= 0 ? 0 : (d.w - iw0 - 1) / d.stride_w + 1;
-              hi = std::min(hi, d.wo);
-              for (int64_t ow = lo; ow < hi; ++ow) sum += g_row[ow] * row[ow * d.stride_w + iw0];
-            }
-          }
-          dw[(fc * d.kh + i) * d.kw + j] = sum;
-        }
-    }
-  });
-}
-
-// dbias[f] = Σ dy[:, f] (for the direct path; the GEMM path gets it from its product).
-template <class T>
-void bias_grad(const Geometry& G, const T* dy, T* dbias) {
-  const ns_conv2d_desc& d = G.d;
-  parallel_for(d.f, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t f = begin; f < end; ++f) {
-      T sum = 0;
-      for (int64_t img = 0; img < d.n; ++img) {
-        const T* row = dy + (img * d.f + f) * G.plane;
-        for (int64_t p = 0; p < G.plane; ++p) sum += row[p];
-      }
-      dbias[f] = sum;
-    }
-  });
-}
-
 // Few filters per group: a GEMM tile would be mostly padding.
 bool use_direct(const Geometry& G) { return G.d.groups > 1 && G.fg * 2 < gemm::kernel_f32().mr; }
 
@@ -280,7 +169,7 @@ struct DirectWeights {
 template <class T>
 void forward(const ns_conv2d_desc& d, const T* x, const T* w, const T* bias, T* y) {
   Geometry G(d);
-  if (use_direct(G)) return forward_direct(G, x, w, bias, y);
+  if (use_direct(G)) return conv::direct_forward(G, x, w, bias, y);
   forward_gemm(G, x, DirectWeights<T>{w, G}, bias, y);
 }
 
@@ -366,7 +255,7 @@ __attribute__((noinline)) void flip_taps(T* __restrict out, const T* __restrict 
 template <class T>
 void backward_input(const ns_conv2d_desc& d, const T* dy, const T* w, T* dx) {
   Geometry G(d);
-  if (use_direct(G)) return backward_input_direct(G, dy, w, dx);
+  if (use_direct(G)) return conv::direct_backward_input(G, dy, w, dx);
   const int64_t reach_h = d.dil_h * (d.kh - 1), reach_w = d.dil_w * (d.kw - 1);
   if (d.stride_h == 1 && d.stride_w == 1 && d.pad_h <= reach_h && d.pad_w <= reach_w && G.cg >= kMinFlippedChannels) {
     // dx = conv(dy, w'), w'[g·cg + c, f, i, j] = w[g·fg + f, c, kh−1−i, kw−1−j], padding reach − pad.
@@ -416,10 +305,7 @@ void backward_input(const ns_conv2d_desc& d, const T* dy, const T* w, T* dx) {
 template <class T>
 void backward_weight(const ns_conv2d_desc& d, const T* x, const T* dy, T* dw, T* dbias) {
   Geometry G(d);
-  if (use_direct(G)) {
-    if (dbias) bias_grad(G, dy, dbias);
-    return backward_weight_direct(G, x, dy, dw);
-  }
+  if (use_direct(G)) return conv::direct_backward_weight(G, x, dy, dw, dbias);
   const gemm::MicroKernel<T>& uk = gemm::kernel<T>();
   const int64_t MR = uk.mr;
   const int64_t rows = G.k + (dbias ? 1 : 0), N = G.fg, R = G.cols, row_tiles = (rows + MR - 1) / MR;
