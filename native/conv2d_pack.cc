@@ -194,10 +194,19 @@ bool fits_int32(const Geometry& G) {
          d.wo * d.stride_w + d.dil_w * d.kw + d.pad_w < lim && d.h * d.w < lim;
 }
 
+// Bit l of m moved to bit 2·l.
+uint32_t spread_even(uint32_t m) {
+  m = (m | (m << 8)) & 0x00ff00ffu;
+  m = (m | (m << 4)) & 0x0f0f0f0fu;
+  m = (m | (m << 2)) & 0x33333333u;
+  return (m | (m << 1)) & 0x55555555u;
+}
+
 // AVX-512 patch packer (width a multiple of 16). For every 16-column chunk and every tap it works out,
 // with vector arithmetic on the columns' coordinates, which lanes fall inside the image and where they
 // read: lanes that read consecutive pixels (stride 1, one output row or rows that continue each other)
-// become one masked load, anything else a masked gather. Then each channel replays these recipes over
+// become one masked load, lanes that read every other pixel (stride 2) two masked loads and a permute,
+// anything else a masked gather. Then each channel replays these recipes over
 // all panels before the next channel starts, so that only one channel plane is being read at a time:
 // its rows stay in L1 from tap to tap and panel to panel (planes a power of two apart share cache sets,
 // so sweeping all channels per tap or per panel would evict them). One load and one store per 16 values.
@@ -210,12 +219,16 @@ __attribute__((target("avx512f"))) void pack_patches_avx512(float* dst, const fl
   // Columns are handled in passes of whole panels, at most kMaxPanel columns (or one panel) each.
   const int64_t span = std::max(width, kMaxPanel / width * width);
   alignas(64) int32_t base[kMaxPanel], ih0[kMaxPanel], iw0[kMaxPanel];
-  // The recipe of one (tap, chunk): a masked load at src + off (all lanes masked off for a chunk outside
-  // the image), or, when gather is set, a masked gather at src + base[lane] + off.
+  // The recipe of one (tap, chunk): kind kLoad, a masked load at src + off (all lanes masked off for a
+  // chunk outside the image); kEven, lane l reading src[off + 2·l] (the pixels under the 32-bit mask
+  // wide[]); kGather, a masked gather at src + base[lane] + off.
+  enum : uint8_t { kLoad, kEven, kGather };
   constexpr int64_t kMaxRecipes = 2048;
   int32_t off[kMaxRecipes];
   __mmask16 mask[kMaxRecipes];
-  bool gather[kMaxRecipes];
+  uint32_t wide[kMaxRecipes];
+  uint8_t kind[kMaxRecipes];
+  const __m512i evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   const __m512i vh = _mm512_set1_epi32(static_cast<int32_t>(d.h)), vw = _mm512_set1_epi32(static_cast<int32_t>(d.w));
   const int64_t c_first = r0 / G.taps, c_last = (r0 + rc - 1) / G.taps, per_panel = width / 16;
@@ -243,7 +256,7 @@ __attribute__((target("avx512f"))) void pack_patches_avx512(float* dst, const fl
     const int64_t taps_per_batch = std::max<int64_t>(1, kMaxRecipes / nchunks);
     for (int64_t t0 = 0; t0 < G.taps; t0 += taps_per_batch) {
       const int64_t t1 = std::min(G.taps, t0 + taps_per_batch);
-      bool any_gather = false;
+      bool all_loads = true;
       for (int64_t tap = t0; tap < t1; ++tap) {
         const int64_t di = (tap / d.kw) * d.dil_h - d.pad_h, dj = (tap % d.kw) * d.dil_w - d.pad_w;
         const int32_t doff = static_cast<int32_t>(di * d.w + dj);
@@ -256,16 +269,25 @@ __attribute__((target("avx512f"))) void pack_patches_avx512(float* dst, const fl
           const int64_t r = (tap - t0) * nchunks + v;
           mask[r] = valid;
           off[r] = 0;
-          gather[r] = false;
+          kind[r] = kLoad;
           if (!valid) continue;
-          // Lane l reads base[l] + doff; the lanes are consecutive pixels when base[l] − l is the same for all.
-          const __m512i rel = _mm512_sub_epi32(_mm512_load_si512(base + 16 * v), iota);
-          const __m512i first = _mm512_permutexvar_epi32(_mm512_set1_epi32(__builtin_ctz(valid)), rel);
+          // Lane l reads base[l] + doff; the lanes are consecutive pixels when base[l] − l is the same for
+          // all of them, every other pixel when base[l] − 2·l is.
+          const __m512i lane = _mm512_set1_epi32(__builtin_ctz(valid));
+          const __m512i at = _mm512_load_si512(base + 16 * v);
+          const __m512i rel = _mm512_sub_epi32(at, iota), rel2 = _mm512_sub_epi32(rel, iota);
+          const __m512i first = _mm512_permutexvar_epi32(lane, rel), first2 = _mm512_permutexvar_epi32(lane, rel2);
           if (_mm512_mask_cmpeq_epi32_mask(valid, rel, first) == valid) {
             off[r] = _mm_cvtsi128_si32(_mm512_castsi512_si128(first)) + doff;
+          } else if (_mm512_mask_cmpeq_epi32_mask(valid, rel2, first2) == valid) {
+            off[r] = _mm_cvtsi128_si32(_mm512_castsi512_si128(first2)) + doff;
+            wide[r] = spread_even(valid);
+            kind[r] = kEven;
+            all_loads = false;
           } else {
             off[r] = doff;
-            gather[r] = any_gather = true;
+            kind[r] = kGather;
+            all_loads = false;
           }
         }
       }
@@ -287,19 +309,23 @@ __attribute__((target("avx512f"))) void pack_patches_avx512(float* dst, const fl
           for (int64_t tap = tap_lo; tap < tap_hi; ++tap) {
             float* out = panel + tap * width;
             const int64_t r = (tap - t0) * nchunks + q / 16;
-            if (!any_gather) {
+            if (all_loads) {
               for (int64_t v = 0; v < per_panel; ++v)
                 _mm512_storeu_ps(out + 16 * v, _mm512_maskz_loadu_ps(mask[r + v], src + off[r + v]));
               continue;
             }
             for (int64_t v = 0; v < per_panel; ++v) {
+              const int64_t k = r + v;
               __m512 val;
-              if (gather[r + v]) {
-                const __m512i idx =
-                    _mm512_add_epi32(_mm512_load_si512(base + q + 16 * v), _mm512_set1_epi32(off[r + v]));
-                val = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask[r + v], idx, src, 4);
+              if (kind[k] == kLoad) {
+                val = _mm512_maskz_loadu_ps(mask[k], src + off[k]);
+              } else if (kind[k] == kEven) {
+                const __m512 lo = _mm512_maskz_loadu_ps(static_cast<__mmask16>(wide[k]), src + off[k]);
+                const __m512 hi = _mm512_maskz_loadu_ps(static_cast<__mmask16>(wide[k] >> 16), src + off[k] + 16);
+                val = _mm512_permutex2var_ps(lo, evens, hi);
               } else {
-                val = _mm512_maskz_loadu_ps(mask[r + v], src + off[r + v]);
+                const __m512i idx = _mm512_add_epi32(_mm512_load_si512(base + q + 16 * v), _mm512_set1_epi32(off[k]));
+                val = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask[k], idx, src, 4);
               }
               _mm512_storeu_ps(out + 16 * v, val);
             }
