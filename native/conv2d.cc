@@ -1,7 +1,7 @@
 // conv2d on the CPU: implicit GEMMs over the GEMM core (gemm.h) whose operands are packed straight from
 // the tensors by the packers of conv2d_pack.h, and direct loops (conv2d_direct.h) for grouped
-// convolutions with few filters per group (depthwise), where a GEMM tile would be mostly padding. Per group g, with P_g the
-// patch matrix (rows (c, i, j), columns (n, oh, ow)):
+// convolutions with few filters per group (depthwise), where a GEMM tile would be mostly padding.
+// Per group g, with P_g the patch matrix (rows (c, i, j), columns (n, oh, ow)):
 //
 //   forward       Y_g = W_g · P_g           A: w read in place; B: pack_patches (x read in place for 1×1)
 //   grad input    stride 1 and many channels: the forward convolution of dy with the flipped,
@@ -120,11 +120,22 @@ gemm::APanels<T> prepacked_block(const T* a, int64_t M, int64_t kc, int64_t m0, 
   return gemm::APanels<T>{a + (k0 / kc) * gemm::round_up(M, MR) * kc + m0 * kcur, MR * kcur, 1, MR};
 }
 
-// Implicit-GEMM forward of every group: Y_g = W_g · P_g, with P_g packed by pack_patches and W_g read
-// through weights.block(g, m0, k0, kc) -> APanels (after weights.prepare(g, kc)). Columns are split
-// across threads in chunks of VW; the weights are shared.
-template <class T, class Weights>
-void forward_gemm(const Geometry& G, const T* x, Weights&& weights, const T* bias, T* y) {
+// The patch matrix of x as the B operand of forward-type products (see patch_block). A fused variant
+// (e.g. X̃_p = M_p·P_p) supplies its own functor with this call.
+template <class T>
+struct Patches {
+  const T* x;
+  const Geometry& G;
+  gemm::BPanels<T> operator()(T* dst, int64_t g, int64_t k0, int64_t kc, int64_t n0, int64_t nc) const {
+    return patch_block(dst, x, G, g, k0, kc, n0, nc);
+  }
+};
+
+// Implicit-GEMM forward of every group: Y_g = W_g · P_g, with W_g read through weights.block(g, m0, k0,
+// kc) -> APanels (after weights.prepare(g, kc)) and P_g through patches(dst, g, k0, kc, n0, nc) ->
+// BPanels. Columns are split across threads in chunks of VW; the weights are shared.
+template <class T, class Weights, class PatchesB>
+void forward_gemm(const Geometry& G, Weights&& weights, PatchesB&& patches, const T* bias, T* y) {
   const gemm::MicroKernel<T>& uk = gemm::kernel<T>();
   const int64_t NR = uk.nr, VW = uk.vw;
   const int64_t kc = gemm::balanced_block(G.k, kForwardKc, G.taps);  // a filter's taps share a block
@@ -144,7 +155,7 @@ void forward_gemm(const Geometry& G, const T* x, Weights&& weights, const T* bia
           blk, G.k, 0, G.fg, c0, c1,
           [&](T*, int64_t m0, int64_t, int64_t k0, int64_t kcur) { return weights.block(g, m0, k0, kcur); },
           [&](T* dst, int64_t k0, int64_t kcur, int64_t n0, int64_t ncur) {
-            return patch_block(dst, x, G, g, k0, kcur, n0, ncur);
+            return patches(dst, g, k0, kcur, n0, ncur);
           },
           view, 0, bias ? bias + g * G.fg : nullptr, nullptr, b_scratch.as<T>() + tid * b_size);
     });
@@ -170,7 +181,7 @@ template <class T>
 void forward(const ns_conv2d_desc& d, const T* x, const T* w, const T* bias, T* y) {
   Geometry G(d);
   if (use_direct(G)) return conv::direct_forward(G, x, w, bias, y);
-  forward_gemm(G, x, DirectWeights<T>{w, G}, bias, y);
+  forward_gemm(G, DirectWeights<T>{w, G}, Patches<T>{x, G}, bias, y);
 }
 
 // C view of dP_g = W_gᵀ · dY_g (rows (c, i, j), columns (n, oh, ow)): every tile is added into dx at the
@@ -294,18 +305,29 @@ void backward_input(const ns_conv2d_desc& d, const T* dy, const T* w, T* dx) {
     const int64_t MR = gemm::kernel<T>().mr;
     const int64_t kc = gemm::balanced_block(Gt.k, kForwardKc, Gt.taps);
     FlippedWeights fw{w, G, Scratch(sizeof(T) * gemm::round_up(G.cg, MR) * kc * ((Gt.k + kc - 1) / kc))};
-    return forward_gemm(Gt, dy, fw, static_cast<const T*>(nullptr), dx);
+    return forward_gemm(Gt, fw, Patches<T>{dy, Gt}, static_cast<const T*>(nullptr), dx);
   }
   backward_input_col2im(G, dy, w, dx);
 }
 
-// dW_gᵀ over the whole batch, one product per group: C = [P_g; 1] · dY_gᵀ with rows (c, i, j) and a last
-// row of ones (present when dbias is wanted), columns f. Threads split the reduction (positions) and sum
-// their C afterwards, or, when positions are few, split the rows of C.
+// The rows of the patch matrix of x as row-major blocks, the A operand of the weight gradient (see
+// pack_patches). A fused variant (X̃_p = M_p·P_p) supplies its own functor with this call.
 template <class T>
-void backward_weight(const ns_conv2d_desc& d, const T* x, const T* dy, T* dw, T* dbias) {
-  Geometry G(d);
-  if (use_direct(G)) return conv::direct_backward_weight(G, x, dy, dw, dbias);
+struct PatchRows {
+  const T* x;
+  const Geometry& G;
+  void operator()(T* dst, int64_t g, int64_t r0, int64_t rc, int64_t c0, int64_t cc, int64_t ld) const {
+    conv::pack_patches(dst, x, G, g, r0, rc, c0, cc, ld);
+  }
+};
+
+// dW_gᵀ over the whole batch, one product per group: C = [P_g; 1] · dY_gᵀ with rows (c, i, j) and a last
+// row of ones (present when dbias is wanted), columns f; rows(dst, g, r0, rc, c0, cc, ld) packs rows
+// [r0, r0 + rc) × columns [c0, c0 + cc) of P_g with leading dimension ld. Threads split the reduction
+// (positions) and sum their C afterwards, or, when positions are few, split the rows of C.
+template <class T, class Rows>
+void weight_grad_gemm(const Geometry& G, Rows&& rows_of_p, const T* dy, T* dw, T* dbias) {
+  const ns_conv2d_desc& d = G.d;
   const gemm::MicroKernel<T>& uk = gemm::kernel<T>();
   const int64_t MR = uk.mr;
   const int64_t rows = G.k + (dbias ? 1 : 0), N = G.fg, R = G.cols, row_tiles = (rows + MR - 1) / MR;
@@ -342,7 +364,7 @@ void backward_weight(const ns_conv2d_desc& d, const T* x, const T* dy, T* dw, T*
           blk, r1 - r0, m0, m1, 0, N,
           [&](T* dst, int64_t i0, int64_t mcur, int64_t k0, int64_t kcur) {
             const int64_t prow = std::min(mcur, G.k - i0);
-            if (prow > 0) conv::pack_patches(dst, x, G, g, i0, prow, r0 + k0, kcur, lda);
+            if (prow > 0) rows_of_p(dst, g, i0, prow, r0 + k0, kcur, lda);
             if (i0 + mcur > G.k) {  // the row of ones
               T* ones = dst + (G.k - i0) * lda;
               std::fill(ones, ones + kcur, T(1));
@@ -369,6 +391,13 @@ void backward_weight(const ns_conv2d_desc& d, const T* x, const T* dy, T* dw, T*
         dbias[g * G.fg + f] = sum;
       }
   }
+}
+
+template <class T>
+void backward_weight(const ns_conv2d_desc& d, const T* x, const T* dy, T* dw, T* dbias) {
+  Geometry G(d);
+  if (use_direct(G)) return conv::direct_backward_weight(G, x, dy, dw, dbias);
+  weight_grad_gemm(G, PatchRows<T>{x, G}, dy, dw, dbias);
 }
 
 }  // namespace
