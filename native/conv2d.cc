@@ -343,7 +343,7 @@ void weight_grad_gemm(const Geometry& G, Rows&& rows_of_p, const T* dy, T* dw, T
   const int64_t lda = kc;  // A blocks are row-major, kc (a multiple of 16) apart
   const int64_t NR = gemm::panel_width(uk, N);
   const int64_t mc = gemm::balanced_block(my_rows, kWeightGradMc * kWeightGradKc / kc, MR);
-  const gemm::Blocking blk{mc, kc, gemm::round_up(N, NR), NR};
+  const gemm::Blocking blk{mc, kc, std::min(gemm::round_up(N, NR), 10 * NR), NR};  // B blocks of at most 10 panels
   const int64_t a_size = blk.mc * lda, b_size = blk.nc * kc, c_size = rows * N;
   Scratch bufs(sizeof(T) * (a_size + b_size) * threads), cs(sizeof(T) * c_size * (split_reduction ? threads : 1));
   for (int64_t g = 0; g < d.groups; ++g) {
