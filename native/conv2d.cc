@@ -10,7 +10,9 @@
 //                 (col2im as the GEMM's C view; B: dY_g, the patch matrix of a 1×1 convolution of dy)
 //   grad weight   dW_gᵀ = P_g · dY_gᵀ, reduced over (n, oh, ow)
 //                 A: pack_patches as row-major blocks (the kernels broadcast A, so no transpose);
-//                 B: pack_dy_transposed; a row of ones under P_g yields dbias in the same product
+//                 B: pack_dy_transposed; a row of ones under P_g yields dbias in the same product.
+//                 Fewer rows of P than filters (few channels): dW_g = dY_g · P_gᵀ instead, dY_g read
+//                 in place and the few rows of P transposed.
 //
 // Threads split the columns (positions) of the forward-type products; the weight gradient splits its
 // reduction, or its rows when positions are few.
@@ -393,10 +395,71 @@ void weight_grad_gemm(const Geometry& G, Rows&& rows_of_p, const T* dy, T* dw, T
   }
 }
 
+// The weight gradient for few rows of P (few channels): dW_g = dY_g · [P_g; 1]ᵀ, rows f, columns (c, i, j)
+// and a last column of ones (dbias), reduced over positions split across threads. A = dY_g is read in
+// place (its rows are contiguous within an image) or copied; B = [P_g; 1]ᵀ is packed by rows_of_p (as
+// for weight_grad_gemm) and transposed into panels. Packing only the few rows of P, rather than dY_gᵀ
+// with its many filters, is what makes this the cheaper product here.
+template <class T, class Rows>
+void weight_grad_gemm_few_rows(const Geometry& G, Rows&& rows_of_p, const T* dy, T* dw, T* dbias) {
+  const ns_conv2d_desc& d = G.d;
+  const gemm::MicroKernel<T>& uk = gemm::kernel<T>();
+  const int64_t MR = uk.mr, M = G.fg, N = G.k + (dbias ? 1 : 0), R = G.cols;
+  const int threads = static_cast<int>(std::min<int64_t>(pool_size(), std::max<int64_t>(1, R / 256)));
+  const int64_t kc = gemm::balanced_block((R + threads - 1) / threads, kWeightGradKc, 16);
+  const int64_t NR = gemm::panel_width(uk, N), np = gemm::round_up(N, NR);
+  const gemm::Blocking blk{gemm::round_up(M, MR), kc, np, NR};
+  const int64_t a_size = blk.mc * kc, b_size = np * kc, p_size = np * kc, c_size = M * N;
+  Scratch bufs(sizeof(T) * (a_size + b_size + p_size) * threads), cs(sizeof(T) * c_size * threads);
+  for (int64_t g = 0; g < d.groups; ++g) {
+    parallel_run(threads, [&](int tid, int nt) {
+      const int64_t r0 = R * tid / nt, r1 = R * (tid + 1) / nt;
+      T* abuf = bufs.as<T>() + tid * (a_size + b_size + p_size);
+      T* bbuf = abuf + a_size;
+      T* rows = bbuf + b_size;  // [P_g; 1] rows of one block of positions, kc apart
+      gemm::gemm_blocked<T>(
+          blk, r1 - r0, 0, M, 0, N,
+          [&](T* dst, int64_t m0, int64_t mc, int64_t k0, int64_t kcur) {
+            const int64_t col = r0 + k0, img = col / G.plane, p = col % G.plane;
+            const T* first = dy + (img * d.f + g * G.fg + m0) * G.plane + p;
+            if (p + kcur <= G.plane) return gemm::APanels<T>{first, MR * G.plane, G.plane, 1};
+            for (int64_t f = 0; f < mc; ++f)  // positions straddling images: copy the rows
+              for (int64_t kk = 0, q = p, i = img; kk < kcur; ++kk) {
+                dst[f * kc + kk] = dy[(i * d.f + g * G.fg + m0 + f) * G.plane + q];
+                if (++q == G.plane) q = 0, ++i;
+              }
+            return gemm::APanels<T>{dst, MR * kc, kc, 1};
+          },
+          [&](T* dst, int64_t k0, int64_t kcur, int64_t, int64_t) {
+            rows_of_p(rows, g, 0, G.k, r0 + k0, kcur, kc);
+            for (int64_t r = G.k; r < np; ++r) std::fill(rows + r * kc, rows + (r + 1) * kc, T(r < N ? 1 : 0));
+            for (int64_t q = 0; q < np; q += NR)
+              conv::transpose_sum(dst + q * kcur, NR, rows + q * kc, kc, 1, 0, NR, kcur);
+            return gemm::BPanels<T>{dst, NR * kcur, NR};
+          },
+          gemm::DenseCView<T>{cs.as<T>() + tid * c_size, N}, 0, nullptr, abuf, bbuf);
+    });
+    parallel_for(M, 16, [&](int64_t b, int64_t e) {
+      for (int64_t f = b; f < e; ++f) {
+        T* out = dw + (g * G.fg + f) * G.k;
+        for (int64_t k = 0; k < N; ++k) {
+          T sum = 0;
+          for (int t = 0; t < threads; ++t) sum += cs.as<T>()[t * c_size + f * N + k];
+          if (k < G.k)
+            out[k] = sum;
+          else
+            dbias[g * G.fg + f] = sum;
+        }
+      }
+    });
+  }
+}
+
 template <class T>
 void backward_weight(const ns_conv2d_desc& d, const T* x, const T* dy, T* dw, T* dbias) {
   Geometry G(d);
   if (use_direct(G)) return conv::direct_backward_weight(G, x, dy, dw, dbias);
+  if (G.k < G.fg) return weight_grad_gemm_few_rows(G, PatchRows<T>{x, G}, dy, dw, dbias);
   weight_grad_gemm(G, PatchRows<T>{x, G}, dy, dw, dbias);
 }
 
