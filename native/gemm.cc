@@ -27,10 +27,10 @@ void micro_portable(int64_t kc, const T* __restrict a, int64_t a_rs, int64_t a_k
   for (int64_t k = 0; k < kc; ++k) {
     const T* ak = a + k * a_ks;
     const T* bk = b + k * ldb;
-    for (int i = 0; i < R; ++i) {
-      const T ai = ak[i * a_rs];
-      for (int j = 0; j < NR; ++j) acc[i][j] += ai * bk[j];
-    }
+    T ai[R];
+    for (int i = 0; i < R; ++i) ai[i] = ak[i * a_rs];
+    for (int i = 0; i < R; ++i)
+      for (int j = 0; j < NR; ++j) acc[i][j] += ai[i] * bk[j];
   }
   T* const c0 = c.chunk[0];
   const int64_t ldc = c.ldc;
