@@ -1,382 +1,349 @@
-// Dynamic neural-similarity convolution on the CPU, fused into the implicit GEMM (see kernels.h and
-// DESIGN.md §2). With X̃_p = M_p·P_p (per sample and output position p):
+// Dynamic neural-similarity convolution on the CPU, fused into conv2d's implicit GEMMs (conv2d_gemm.h;
+// see kernels.h and DESIGN.md §2). With X̃_p = M_p·P_p per sample and output position p:
 //
-//   forward       y = W · X̃                      X̃ is formed panel by panel inside the B packer
-//   grad weight   dW = Σ_p dY · X̃ᵀ               the packer forms X̃ again, transposed
-//   grad input    dX̃ = Wᵀ · dY per column tile and channel chunk; then dM_p = dX̃_p·P_pᵀ and
-//   and grad m    dP_p = M_pᵀ·dX̃_p, scattered back into dx (col2im)
+//   forward       y = W · X̃          conv::forward_gemm with a B operand that packs the patches with
+//                                    pack_patches and transforms each panel in place
+//   grad weight   dWᵀ = X̃ · dYᵀ      conv::weight_grad_gemm with A rows formed the same way
+//   grad input    dX̃ = Wᵀ · dY per column tile and channel chunk (W and dy read in place); then
+//   and grad m    dM_p = dX̃_p·P_pᵀ and dP_p = M_pᵀ·dX̃_p, added back into dx (col2im)
 //
-// Nothing of size N·Ho·Wo·C·K or N·Ho·Wo·K·F is ever stored: the per-thread buffers hold one tile of
-// columns. Column tiles that scatter into dx are grouped in bands of output rows processed in two
+// Nothing of size N·Ho·Wo·C·K or N·Ho·Wo·K·F is ever stored: X̃ exists one packed block at a time and
+// dX̃ one tile at a time. Tiles that add into dx are grouped in bands of output rows processed in two
 // phases (even bands, then odd bands) so that no two threads ever write the same dx element.
+#include <immintrin.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <vector>
 
-#include "gemm.h"
+#include "conv2d_gemm.h"
 #include "kernels.h"
 
 namespace ns {
 namespace {
 
-struct Geometry {
-  const ns_conv2d_desc& d;
+using conv::Geometry;
+
+// A dynamic similarity convolution: the convolution's geometry (one group) and the form of m.
+struct Similarity {
+  Geometry G;
   bool spatial;
-  int64_t taps;   // K = kh·kw
-  int64_t k;      // C·K: the GEMM reduction of the forward
-  int64_t plane;  // ho·wo
-  int64_t cols;   // n·ho·wo
   int64_t mrows;  // rows of m per position: K (diagonal) or K·K (spatial)
-  Geometry(const ns_conv2d_desc& desc, bool sp)
-      : d(desc), spatial(sp), taps(desc.kh * desc.kw), k(desc.c * desc.kh * desc.kw), plane(desc.ho * desc.wo),
-        cols(desc.n * desc.ho * desc.wo), mrows(sp ? taps * taps : taps) {}
+  Similarity(const ns_conv2d_desc& d, bool sp) : G(d), spatial(sp), mrows(sp ? G.taps * G.taps : G.taps) {}
 };
 
-// Consecutive columns of one output row of one image.
-struct Run {
-  int64_t t0, len, img, oh, ow;
-};
-
-// Splits columns [col0, col0 + width) into runs along output rows; returns the number of runs.
-int split_runs(const Geometry& G, int64_t col0, int64_t width, Run* runs) {
-  int n = 0;
+// out[r·ld + t] = m[n, r, p] for the columns t < width starting at col0 (r < mrows); lanes [width, ld)
+// are zeroed.
+template <class T>
+void gather_m(T* out, int64_t ld, const T* m, const Similarity& S, int64_t col0, int64_t width) {
+  const Geometry& G = S.G;
   for (int64_t t = 0; t < width;) {
-    const int64_t col = col0 + t, img = col / G.plane, p = col % G.plane, oh = p / G.d.wo, ow = p % G.d.wo;
-    const int64_t len = std::min(width - t, G.d.wo - ow);
-    runs[n++] = Run{t, len, img, oh, ow};
+    const int64_t col = col0 + t, img = col / G.plane, p = col % G.plane, len = std::min(width - t, G.plane - p);
+    for (int64_t r = 0; r < S.mrows; ++r) std::memcpy(out + r * ld + t, m + (img * S.mrows + r) * G.plane + p, sizeof(T) * len);
     t += len;
   }
-  return n;
+  for (int64_t r = 0; r < S.mrows; ++r) std::fill(out + r * ld + width, out + r * ld + ld, T(0));
 }
 
-// out[b·ld + t] = patch value of channel c at tap b for column t of the runs (zero outside the image);
-// lanes [width, ld) are zeroed.
-template <class T>
-void gather_patches(T* out, int64_t ld, const T* x, const Geometry& G, int64_t c, const Run* runs, int nruns,
-                    int64_t width) {
-  const ns_conv2d_desc& d = G.d;
-  for (int64_t b = 0; b < G.taps; ++b) {
-    const int64_t i = b / d.kw, j = b % d.kw;
-    T* o = out + b * ld;
-    for (int r = 0; r < nruns; ++r) {
-      const Run& run = runs[r];
-      T* dst = o + run.t0;
-      const int64_t ih = run.oh * d.stride_h - d.pad_h + i * d.dil_h;
-      if (ih < 0 || ih >= d.h) {
-        std::fill(dst, dst + run.len, T(0));
-        continue;
-      }
-      const T* src = x + ((run.img * d.c + c) * d.h + ih) * d.w;
-      const int64_t iw0 = run.ow * d.stride_w - d.pad_w + j * d.dil_w;
-      for (int64_t t = 0; t < run.len; ++t) {
-        const int64_t iw = iw0 + t * d.stride_w;
-        dst[t] = (iw >= 0 && iw < d.w) ? src[iw] : T(0);
-      }
-    }
-    std::fill(o + width, o + ld, T(0));
-  }
-}
-
-// dx[c] += the patch values dp[b·ld + t] of channel c, scattered back to their pixels (col2im).
-template <class T>
-void scatter_patches(T* dx, const T* dp, int64_t ld, const Geometry& G, int64_t c, const Run* runs, int nruns) {
-  const ns_conv2d_desc& d = G.d;
-  for (int64_t b = 0; b < G.taps; ++b) {
-    const int64_t i = b / d.kw, j = b % d.kw;
-    const T* src = dp + b * ld;
-    for (int r = 0; r < nruns; ++r) {
-      const Run& run = runs[r];
-      const int64_t ih = run.oh * d.stride_h - d.pad_h + i * d.dil_h;
-      if (ih < 0 || ih >= d.h) continue;
-      T* row = dx + ((run.img * d.c + c) * d.h + ih) * d.w;
-      const int64_t iw0 = run.ow * d.stride_w - d.pad_w + j * d.dil_w;
-      for (int64_t t = 0; t < run.len; ++t) {
-        const int64_t iw = iw0 + t * d.stride_w;
-        if (iw >= 0 && iw < d.w) row[iw] += src[run.t0 + t];
-      }
-    }
-  }
-}
-
-// out[r·ld + t] = m[img, r, p] for the runs' columns (r < mrows); lanes [width, ld) are zeroed.
-template <class T>
-void gather_m(T* out, int64_t ld, const T* m, const Geometry& G, const Run* runs, int nruns, int64_t width) {
-  for (int64_t r = 0; r < G.mrows; ++r) {
-    T* o = out + r * ld;
-    for (int k = 0; k < nruns; ++k) {
-      const Run& run = runs[k];
-      std::memcpy(o + run.t0, m + (run.img * G.mrows + r) * G.plane + run.oh * G.d.wo + run.ow, sizeof(T) * run.len);
-    }
-    std::fill(o + width, o + ld, T(0));
-  }
-}
-
-// The per-position transforms, vectorised across the `lanes` columns of a tile (rows are ld apart).
+// The per-position transforms of `nch` consecutive channels (K rows each; rows ld apart) over `lanes`
+// columns:
+//   forward:  p[c,a] ← Σ_b M[a,b]·p[c,b] in place (spatial) or p[c,a] ← m[a]·p[c,a] (diagonal)
+//   adjoint:  dm[a,b] += Σ_c g[c,a]·p[c,b] and dp[c,b] = Σ_a M[a,b]·g[c,a] (spatial; diagonal:
+//             dm[a] += Σ_c g[c,a]·p[c,a], dp[c,a] = m[a]·g[c,a]), g = dX̃; dm or dp may be null.
+// The loops run 16 columns at a time over all the channels, so that those columns of M (K·K rows) stay in
+// L1 while every channel uses them. Portable code here; vector code below.
 template <class T>
 struct Transform {
-  // xt[(a−a0)·ld + t] = Σ_b M[a,b][t]·P[b][t] for a in [a0, a1).
-  static inline __attribute__((always_inline)) void apply(const Geometry& G, const T* mt, const T* p, T* xt,
-                                                          int64_t a0, int64_t a1, int64_t ld, int64_t lanes) {
-    for (int64_t a = a0; a < a1; ++a) {
-      T* __restrict out = xt + (a - a0) * ld;
-      if (!G.spatial) {
-        const T* __restrict ma = mt + a * ld;
-        const T* __restrict pa = p + a * ld;
-        for (int64_t t = 0; t < lanes; ++t) out[t] = ma[t] * pa[t];
-        continue;
-      }
-      for (int64_t t = 0; t < lanes; ++t) out[t] = T(0);
-      for (int64_t b = 0; b < G.taps; ++b) {
-        const T* __restrict mab = mt + (a * G.taps + b) * ld;
-        const T* __restrict pb = p + b * ld;
-        for (int64_t t = 0; t < lanes; ++t) out[t] += mab[t] * pb[t];
+  static inline __attribute__((always_inline)) void forward(T* p, const T* mt, int64_t nch, int64_t K, bool spatial,
+                                                            int64_t ld, int64_t lanes) {
+    T src[64 * 16];
+    for (int64_t t0 = 0; t0 < lanes; t0 += 16) {
+      const int64_t n = std::min<int64_t>(16, lanes - t0);
+      for (int64_t c = 0; c < nch; ++c) {
+        T* pc = p + c * K * ld + t0;
+        if (!spatial) {
+          for (int64_t a = 0; a < K; ++a)
+            for (int64_t t = 0; t < n; ++t) pc[a * ld + t] *= mt[a * ld + t0 + t];
+          continue;
+        }
+        for (int64_t b = 0; b < K; ++b)
+          for (int64_t t = 0; t < n; ++t) src[b * 16 + t] = pc[b * ld + t];
+        for (int64_t a = 0; a < K; ++a) {
+          T acc[16] = {};
+          for (int64_t b = 0; b < K; ++b)
+            for (int64_t t = 0; t < n; ++t) acc[t] += mt[(a * K + b) * ld + t0 + t] * src[b * 16 + t];
+          for (int64_t t = 0; t < n; ++t) pc[a * ld + t] = acc[t];
+        }
       }
     }
   }
-  // dm[a,b][t] += dX̃[a][t]·P[b][t] (spatial) or dm[a][t] += dX̃[a][t]·P[a][t] (diagonal);
-  // dp[b][t] = Σ_a M[a,b][t]·dX̃[a][t] (spatial) or M[a][t]·dX̃[a][t] (diagonal). Either may be null.
-  static inline __attribute__((always_inline)) void adjoint(const Geometry& G, const T* mt, const T* p, const T* dxt,
-                                                            T* dm, T* dp, int64_t ld, int64_t lanes) {
-    const int64_t K = G.taps;
-    if (dp)
-      for (int64_t b = 0; b < K; ++b)
-        for (int64_t t = 0; t < lanes; ++t) dp[b * ld + t] = T(0);
-    for (int64_t a = 0; a < K; ++a) {
-      const T* __restrict ga = dxt + a * ld;
-      if (!G.spatial) {
+  static inline __attribute__((always_inline)) void adjoint(const T* mt, const T* p, const T* g, T* dm, T* dp,
+                                                            int64_t nch, int64_t K, bool spatial, int64_t ld,
+                                                            int64_t lanes) {
+    for (int64_t t0 = 0; t0 < lanes; t0 += 16) {
+      const int64_t n = std::min<int64_t>(16, lanes - t0);
+      for (int64_t c = 0; c < nch; ++c) {
+        const T* pc = p + c * K * ld + t0;
+        const T* gc = g + c * K * ld + t0;
+        T* dpc = dp ? dp + c * K * ld + t0 : nullptr;
+        if (!spatial) {
+          for (int64_t a = 0; a < K; ++a)
+            for (int64_t t = 0; t < n; ++t) {
+              if (dm) dm[a * ld + t0 + t] += gc[a * ld + t] * pc[a * ld + t];
+              if (dpc) dpc[a * ld + t] = mt[a * ld + t0 + t] * gc[a * ld + t];
+            }
+          continue;
+        }
         if (dm)
-          for (int64_t t = 0; t < lanes; ++t) dm[a * ld + t] += ga[t] * p[a * ld + t];
-        if (dp)
-          for (int64_t t = 0; t < lanes; ++t) dp[a * ld + t] = mt[a * ld + t] * ga[t];
-        continue;
-      }
-      for (int64_t b = 0; b < K; ++b) {
-        if (dm) {
-          T* __restrict dmab = dm + (a * K + b) * ld;
-          const T* __restrict pb = p + b * ld;
-          for (int64_t t = 0; t < lanes; ++t) dmab[t] += ga[t] * pb[t];
-        }
-        if (dp) {
-          T* __restrict dpb = dp + b * ld;
-          const T* __restrict mab = mt + (a * K + b) * ld;
-          for (int64_t t = 0; t < lanes; ++t) dpb[t] += mab[t] * ga[t];
-        }
+          for (int64_t a = 0; a < K; ++a)
+            for (int64_t b = 0; b < K; ++b)
+              for (int64_t t = 0; t < n; ++t) dm[(a * K + b) * ld + t0 + t] += gc[a * ld + t] * pc[b * ld + t];
+        if (dpc)
+          for (int64_t b = 0; b < K; ++b) {
+            T acc[16] = {};
+            for (int64_t a = 0; a < K; ++a)
+              for (int64_t t = 0; t < n; ++t) acc[t] += mt[(a * K + b) * ld + t0 + t] * gc[a * ld + t];
+            for (int64_t t = 0; t < n; ++t) dpc[b * ld + t] = acc[t];
+          }
       }
     }
   }
 };
 
 #if defined(__x86_64__) || defined(_M_X64)
-__attribute__((target("avx512f,avx2,fma"))) void apply_avx512(const Geometry& G, const float* mt, const float* p,
-                                                                float* xt, int64_t a0, int64_t a1, int64_t ld,
-                                                                int64_t lanes) {
-  Transform<float>::apply(G, mt, p, xt, a0, a1, ld, lanes);
+// AVX-512, 16 columns per vector. Spatial form with K ≤ 25 taps: a channel's K patch (or gradient) rows
+// are held in registers, two channels at a time when K ≤ 12, so each load of M serves both.
+constexpr int64_t kMaxRegisterTaps = 25;
+
+__attribute__((target("avx512f"))) void forward_avx512(float* p, const float* mt, int64_t nch, int64_t K, bool spatial,
+                                                         int64_t ld, int64_t lanes) {
+  __m512 pv[2][kMaxRegisterTaps];
+  const int64_t step = K <= 12 ? 2 : 1;
+  for (int64_t t = 0; t < lanes; t += 16) {
+    if (!spatial) {
+      for (int64_t a = 0; a < K; ++a) {
+        const __m512 ma = _mm512_loadu_ps(mt + a * ld + t);
+        for (int64_t c = 0; c < nch; ++c) {
+          float* q = p + (c * K + a) * ld + t;
+          _mm512_storeu_ps(q, _mm512_mul_ps(_mm512_loadu_ps(q), ma));
+        }
+      }
+      continue;
+    }
+    for (int64_t c = 0; c < nch; c += step) {
+      const int64_t pair = std::min(step, nch - c);
+      for (int64_t u = 0; u < pair; ++u)
+        for (int64_t b = 0; b < K; ++b) pv[u][b] = _mm512_loadu_ps(p + ((c + u) * K + b) * ld + t);
+      for (int64_t a = 0; a < K; ++a) {
+        const float* ma = mt + a * K * ld + t;
+        __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+        for (int64_t b = 0; b < K; ++b) {
+          const __m512 mab = _mm512_loadu_ps(ma + b * ld);
+          acc0 = _mm512_fmadd_ps(mab, pv[0][b], acc0);
+          if (pair == 2) acc1 = _mm512_fmadd_ps(mab, pv[1][b], acc1);
+        }
+        _mm512_storeu_ps(p + (c * K + a) * ld + t, acc0);
+        if (pair == 2) _mm512_storeu_ps(p + ((c + 1) * K + a) * ld + t, acc1);
+      }
+    }
+  }
 }
-__attribute__((target("avx512f,avx2,fma"))) void adjoint_avx512(const Geometry& G, const float* mt, const float* p,
-                                                                  const float* dxt, float* dm, float* dp, int64_t ld,
-                                                                  int64_t lanes) {
-  Transform<float>::adjoint(G, mt, p, dxt, dm, dp, ld, lanes);
+
+__attribute__((target("avx512f"))) void adjoint_avx512(const float* mt, const float* p, const float* g, float* dm,
+                                                         float* dp, int64_t nch, int64_t K, bool spatial, int64_t ld,
+                                                         int64_t lanes) {
+  __m512 v[2][kMaxRegisterTaps];
+  const int64_t step = K <= 12 ? 2 : 1;
+  for (int64_t t = 0; t < lanes; t += 16) {
+    if (!spatial) {
+      for (int64_t a = 0; a < K; ++a) {
+        const __m512 ma = _mm512_loadu_ps(mt + a * ld + t);
+        __m512 acc = _mm512_setzero_ps();
+        for (int64_t c = 0; c < nch; ++c) {
+          const int64_t at = (c * K + a) * ld + t;
+          const __m512 ga = _mm512_loadu_ps(g + at);
+          acc = _mm512_fmadd_ps(ga, _mm512_loadu_ps(p + at), acc);
+          if (dp) _mm512_storeu_ps(dp + at, _mm512_mul_ps(ma, ga));
+        }
+        if (dm) _mm512_storeu_ps(dm + a * ld + t, _mm512_add_ps(_mm512_loadu_ps(dm + a * ld + t), acc));
+      }
+      continue;
+    }
+    // dm rows a, a+1 (step 2) in registers across all channels: acc[u][b] += g[c, a+u]·p[c, b].
+    if (dm)
+      for (int64_t a = 0; a < K; a += step) {
+        const int64_t pair = std::min(step, K - a);
+        for (int64_t u = 0; u < pair; ++u)
+          for (int64_t b = 0; b < K; ++b) v[u][b] = _mm512_loadu_ps(dm + ((a + u) * K + b) * ld + t);
+        for (int64_t c = 0; c < nch; ++c) {
+          const __m512 g0 = _mm512_loadu_ps(g + (c * K + a) * ld + t);
+          const __m512 g1 = pair == 2 ? _mm512_loadu_ps(g + (c * K + a + 1) * ld + t) : g0;
+          for (int64_t b = 0; b < K; ++b) {
+            const __m512 pb = _mm512_loadu_ps(p + (c * K + b) * ld + t);
+            v[0][b] = _mm512_fmadd_ps(g0, pb, v[0][b]);
+            if (pair == 2) v[1][b] = _mm512_fmadd_ps(g1, pb, v[1][b]);
+          }
+        }
+        for (int64_t u = 0; u < pair; ++u)
+          for (int64_t b = 0; b < K; ++b) _mm512_storeu_ps(dm + ((a + u) * K + b) * ld + t, v[u][b]);
+      }
+    // dp for channels c, c+1: their gradient rows in registers, each load of M serving both.
+    if (dp)
+      for (int64_t c = 0; c < nch; c += step) {
+        const int64_t pair = std::min(step, nch - c);
+        for (int64_t u = 0; u < pair; ++u)
+          for (int64_t a = 0; a < K; ++a) v[u][a] = _mm512_loadu_ps(g + ((c + u) * K + a) * ld + t);
+        for (int64_t b = 0; b < K; ++b) {
+          __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+          for (int64_t a = 0; a < K; ++a) {
+            const __m512 mab = _mm512_loadu_ps(mt + (a * K + b) * ld + t);
+            acc0 = _mm512_fmadd_ps(mab, v[0][a], acc0);
+            if (pair == 2) acc1 = _mm512_fmadd_ps(mab, v[1][a], acc1);
+          }
+          _mm512_storeu_ps(dp + (c * K + b) * ld + t, acc0);
+          if (pair == 2) _mm512_storeu_ps(dp + ((c + 1) * K + b) * ld + t, acc1);
+        }
+      }
+  }
 }
-__attribute__((target("avx2,fma"))) void apply_avx2(const Geometry& G, const float* mt, const float* p, float* xt,
-                                                    int64_t a0, int64_t a1, int64_t ld, int64_t lanes) {
-  Transform<float>::apply(G, mt, p, xt, a0, a1, ld, lanes);
+
+__attribute__((target("avx2,fma"))) void forward_avx2(float* p, const float* mt, int64_t nch, int64_t K, bool spatial,
+                                                      int64_t ld, int64_t lanes) {
+  Transform<float>::forward(p, mt, nch, K, spatial, ld, lanes);
 }
-__attribute__((target("avx2,fma"))) void adjoint_avx2(const Geometry& G, const float* mt, const float* p,
-                                                      const float* dxt, float* dm, float* dp, int64_t ld,
+
+__attribute__((target("avx2,fma"))) void adjoint_avx2(const float* mt, const float* p, const float* g, float* dm,
+                                                      float* dp, int64_t nch, int64_t K, bool spatial, int64_t ld,
                                                       int64_t lanes) {
-  Transform<float>::adjoint(G, mt, p, dxt, dm, dp, ld, lanes);
+  Transform<float>::adjoint(mt, p, g, dm, dp, nch, K, spatial, ld, lanes);
+}
+
+// The vector ISA of the GEMM micro-kernel, and whether the AVX-512 code applies (ld, lanes multiples of 16).
+inline gemm::Isa isa_for(int64_t K, int64_t ld, int64_t lanes) {
+  const gemm::Isa isa = gemm::kernel_f32().level;
+  if (isa == gemm::Isa::avx512 && !(K <= kMaxRegisterTaps && ld % 16 == 0 && lanes % 16 == 0)) return gemm::Isa::avx2;
+  return isa;
 }
 #endif
 
-// The transforms at the widest vector ISA the GEMM micro-kernel was chosen for.
 template <class T>
-void apply_transform(const Geometry& G, const T* mt, const T* p, T* xt, int64_t a0, int64_t a1, int64_t ld,
-                     int64_t lanes) {
+void transform_forward(T* p, const T* mt, int64_t nch, const Similarity& S, int64_t ld, int64_t lanes) {
 #if defined(__x86_64__) || defined(_M_X64)
   if constexpr (std::is_same_v<T, float>) {
-    const char* isa = gemm::kernel_f32().isa;
-    if (isa[3] == '5') return apply_avx512(G, mt, p, xt, a0, a1, ld, lanes);  // "avx512"
-    if (isa[0] == 'a') return apply_avx2(G, mt, p, xt, a0, a1, ld, lanes);    // "avx2"
+    const gemm::Isa isa = isa_for(S.G.taps, ld, lanes);
+    if (isa == gemm::Isa::avx512) return forward_avx512(p, mt, nch, S.G.taps, S.spatial, ld, lanes);
+    if (isa == gemm::Isa::avx2) return forward_avx2(p, mt, nch, S.G.taps, S.spatial, ld, lanes);
   }
 #endif
-  Transform<T>::apply(G, mt, p, xt, a0, a1, ld, lanes);
+  Transform<T>::forward(p, mt, nch, S.G.taps, S.spatial, ld, lanes);
 }
 
 template <class T>
-void adjoint_transform(const Geometry& G, const T* mt, const T* p, const T* dxt, T* dm, T* dp, int64_t ld,
+void transform_adjoint(const T* mt, const T* p, const T* g, T* dm, T* dp, int64_t nch, const Similarity& S, int64_t ld,
                        int64_t lanes) {
 #if defined(__x86_64__) || defined(_M_X64)
   if constexpr (std::is_same_v<T, float>) {
-    const char* isa = gemm::kernel_f32().isa;
-    if (isa[3] == '5') return adjoint_avx512(G, mt, p, dxt, dm, dp, ld, lanes);
-    if (isa[0] == 'a') return adjoint_avx2(G, mt, p, dxt, dm, dp, ld, lanes);
+    const gemm::Isa isa = isa_for(S.G.taps, ld, lanes);
+    if (isa == gemm::Isa::avx512) return adjoint_avx512(mt, p, g, dm, dp, nch, S.G.taps, S.spatial, ld, lanes);
+    if (isa == gemm::Isa::avx2) return adjoint_avx2(mt, p, g, dm, dp, nch, S.G.taps, S.spatial, ld, lanes);
   }
 #endif
-  Transform<T>::adjoint(G, mt, p, dxt, dm, dp, ld, lanes);
+  Transform<T>::adjoint(mt, p, g, dm, dp, nch, S.G.taps, S.spatial, ld, lanes);
 }
 
-// C view of y[n, f, p] for GEMM rows f and columns (n, p).
+// X̃ as the B operand of the forward product (conv::forward_gemm): the patches packed in NR-column panels,
+// then every panel transformed in place with its columns' M. Blocks hold whole channels (K blocks are
+// multiples of the taps).
 template <class T>
-struct OutputView {
-  T* y;
-  const Geometry& G;
-  T* tile(int64_t m0, int64_t n0, int, int nr, int64_t* ldc) const {
-    const int64_t img = n0 / G.plane, p = n0 % G.plane;
-    if (p + nr > G.plane) return nullptr;
-    *ldc = G.plane;
-    return y + (img * G.d.f + m0) * G.plane + p;
+struct TransformedPatches {
+  const T* x;
+  const T* m;
+  const Similarity& S;
+  gemm::BPanels<T> operator()(T* dst, int64_t, int64_t k0, int64_t kc, int64_t n0, int64_t nc) const {
+    const Geometry& G = S.G;
+    const int64_t NR = gemm::kernel<T>().nr;
+    conv::pack_patches(dst, x, G, 0, k0, kc, n0, nc, NR);
+    Scratch mt(sizeof(T) * S.mrows * NR);
+    for (int64_t q = 0; q < nc; q += NR) {
+      gather_m(mt.as<T>(), NR, m, S, n0 + q, std::min(NR, nc - q));
+      transform_forward(dst + q * kc, mt.as<T>(), kc / G.taps, S, NR, NR);
+    }
+    return gemm::BPanels<T>{dst, NR * kc, NR};
   }
-  void scatter(const T* buf, int64_t ldb, int64_t m0, int64_t n0, int64_t mr, int64_t nr, int acc) const {
-    for (int64_t t = 0; t < nr; ++t) {
-      const int64_t col = n0 + t, img = col / G.plane, p = col % G.plane;
-      T* out = y + (img * G.d.f + m0) * G.plane + p;
-      for (int64_t i = 0; i < mr; ++i) out[i * G.plane] = acc ? out[i * G.plane] + buf[i * ldb + t] : buf[i * ldb + t];
+};
+
+// Rows [r0, r0 + rc) of X̃ over columns [c0, c0 + cc), row-major with leading dimension ld: the A operand of
+// the weight gradient (conv::weight_grad_gemm). Channels cut by the block's edges are formed whole aside.
+template <class T>
+struct TransformedPatchRows {
+  const T* x;
+  const T* m;
+  const Similarity& S;
+  void operator()(T* dst, int64_t, int64_t r0, int64_t rc, int64_t c0, int64_t cc, int64_t ld) const {
+    const Geometry& G = S.G;
+    const int64_t K = G.taps, lanes = gemm::round_up(cc, 16);
+    Scratch mt(sizeof(T) * S.mrows * ld), part(sizeof(T) * K * ld);
+    gather_m(mt.as<T>(), ld, m, S, c0, cc);
+    conv::pack_patches(dst, x, G, 0, r0, rc, c0, cc, ld);
+    for (int64_t r = 0; r < rc; ++r) std::fill(dst + r * ld + cc, dst + r * ld + lanes, T(0));
+    // The whole channels inside the block, transformed where they are.
+    const int64_t first = (r0 + K - 1) / K, last = (r0 + rc) / K;
+    if (first < last) transform_forward(dst + (first * K - r0) * ld, mt.as<T>(), last - first, S, ld, lanes);
+    // The channels cut by the block's edges: formed whole aside, then their rows in the block copied.
+    int64_t cut[2], ncut = 0;
+    if (r0 % K) cut[ncut++] = r0 / K;
+    if ((r0 + rc) % K && (ncut == 0 || cut[0] != (r0 + rc - 1) / K)) cut[ncut++] = (r0 + rc - 1) / K;
+    for (int64_t k = 0; k < ncut; ++k) {
+      const int64_t c = cut[k];
+      T* rows = part.as<T>();
+      conv::pack_patches(rows, x, G, 0, c * K, K, c0, cc, ld);
+      for (int64_t b = 0; b < K; ++b) std::fill(rows + b * ld + cc, rows + b * ld + lanes, T(0));
+      transform_forward(rows, mt.as<T>(), 1, S, ld, lanes);
+      for (int64_t a = std::max(r0, c * K); a < std::min(r0 + rc, (c + 1) * K); ++a)
+        std::memcpy(dst + (a - r0) * ld, rows + (a - c * K) * ld, sizeof(T) * cc);
     }
   }
 };
 
-// A dense C whose first row is `row0` of the GEMM (rows [row0, row0 + rows) live at c).
+// The forward's A operand: W read in place (row f at w + f·CK).
 template <class T>
-struct RowOffsetView {
-  T* c;
-  int64_t ldc, row0;
-  T* tile(int64_t m0, int64_t n0, int, int, int64_t* ld) const {
-    *ld = ldc;
-    return c + (m0 - row0) * ldc + n0;
-  }
-  void scatter(const T* buf, int64_t ldb, int64_t m0, int64_t n0, int64_t mr, int64_t nr, int acc) const {
-    gemm::DenseCView<T>{c + (m0 - row0) * ldc, ldc}.scatter(buf, ldb, 0, n0, mr, nr, acc);
+struct Weights {
+  const T* w;
+  const Geometry& G;
+  void prepare(int64_t, int64_t) {}
+  gemm::APanels<T> block(int64_t, int64_t m0, int64_t k0, int64_t) const {
+    return gemm::APanels<T>{w + m0 * G.k + k0, gemm::kernel<T>().mr * G.k, G.k, 1};
   }
 };
 
-// Packs the whole A = rows × cols matrix (element (i, k) at a[i·rs + k·cs]) as consecutive K blocks, the
-// layout gemm_range reads through a_packed.
+// C view of a dense tile buffer holding rows [row0, …) of the product.
 template <class T>
-void prepack_a(T* dst, const T* a, int64_t rs, int64_t cs, int64_t rows, int64_t depth) {
-  const gemm::MicroKernel<T>& uk = gemm::kernel<T>();
-  const int64_t KC = uk.kc, stride = gemm::round_up(rows, uk.mr) * KC;
-  for (int64_t k0 = 0, kb = 0; k0 < depth; k0 += KC, ++kb)
-    gemm::pack_a_strided(dst + kb * stride, a, rs, cs, 0, rows, k0, std::min(KC, depth - k0), uk.mr);
-}
-
-template <class T>
-int64_t prepacked_size(int64_t rows, int64_t depth) {
-  const gemm::MicroKernel<T>& uk = gemm::kernel<T>();
-  return std::max<int64_t>(1, (depth + uk.kc - 1) / uk.kc) * gemm::round_up(rows, uk.mr) * uk.kc;
-}
-
-template <class T>
-void forward(const Geometry& G, const T* x, const T* w, const T* m, const T* bias, T* y) {
-  const gemm::MicroKernel<T>& uk = gemm::kernel<T>();
-  const int64_t NR = uk.nr, KC = uk.kc, F = G.d.f;
-  const int64_t col_tiles = (G.cols + NR - 1) / NR;
-  const int threads = static_cast<int>(std::min<int64_t>(pool_size(), col_tiles));
-  // Per thread: the packed B block, and one panel's M and P.
-  const int64_t b_size = gemm::round_up(uk.nc, NR) * KC, mt_size = G.mrows * NR, p_size = G.taps * NR;
-  const int64_t per_thread = b_size + mt_size + p_size;
-  Scratch a_scratch(sizeof(T) * prepacked_size<T>(F, G.k)), scratch(sizeof(T) * per_thread * threads);
-  prepack_a(a_scratch.as<T>(), w, G.k, int64_t(1), F, G.k);
-  parallel_run(threads, [&](int tid, int nt) {
-    T* bbuf = scratch.as<T>() + tid * per_thread;
-    T* mt = bbuf + b_size;
-    T* pt = mt + mt_size;
-    const int64_t t0 = col_tiles * tid / nt, t1 = col_tiles * (tid + 1) / nt;
-    if (t0 >= t1) return;
-    std::vector<Run> runs(NR + 1);
-    auto pack_b = [&](T* dst, int64_t k0, int64_t kc, int64_t n0, int64_t nc) {
-      for (int64_t q = 0; q < nc; q += NR) {
-        const int64_t width = std::min(NR, nc - q);
-        const int nruns = split_runs(G, n0 + q, width, runs.data());
-        gather_m(mt, NR, m, G, runs.data(), nruns, width);
-        for (int64_t c = k0 / G.taps; c * G.taps < k0 + kc; ++c) {
-          gather_patches(pt, NR, x, G, c, runs.data(), nruns, width);
-          const int64_t a0 = std::max(k0, c * G.taps) - c * G.taps, a1 = std::min(k0 + kc, (c + 1) * G.taps) - c * G.taps;
-          apply_transform(G, mt, pt, dst + q * kc + (c * G.taps + a0 - k0) * NR, a0, a1, NR, NR);
-        }
-      }
-    };
-    gemm::gemm_range<T>(F, G.k, 0, F, t0 * NR, std::min(G.cols, t1 * NR), [](T*, int64_t, int64_t, int64_t, int64_t) {},
-                        a_scratch.as<T>(), pack_b, OutputView<T>{y, G}, 0, bias, nullptr, bbuf);
-  });
-}
-
-// dW[f, (c,a)] = Σ_positions dY[f, pos]·X̃[(c,a), pos]: positions split across threads, partial sums added.
-template <class T>
-void backward_weight(const Geometry& G, const T* x, const T* m, const T* dy, T* dw) {
-  const gemm::MicroKernel<T>& uk = gemm::kernel<T>();
-  const int64_t MR = uk.mr, NR = uk.nr, KC = uk.kc, F = G.d.f;
-  const int threads = static_cast<int>(std::min<int64_t>(pool_size(), std::max<int64_t>(1, G.cols / 256)));
-  const int64_t a_size = gemm::round_up(F, MR) * KC, b_size = gemm::round_up(uk.nc, NR) * KC;
-  const int64_t mt_size = G.mrows * KC, p_size = G.taps * KC, xt_size = G.taps * KC;
-  const int64_t per_thread = a_size + b_size + mt_size + p_size + xt_size;
-  const int64_t wsize = F * G.k;
-  Scratch partial(sizeof(T) * wsize * (threads - 1) + 64), bufs(sizeof(T) * per_thread * threads);
-  parallel_run(threads, [&](int tid, int nt) {
-    const int64_t p0 = G.cols * tid / nt, p1 = G.cols * (tid + 1) / nt;
-    T* out = tid == 0 ? dw : partial.as<T>() + (tid - 1) * wsize;
-    T* abuf = bufs.as<T>() + tid * per_thread;
-    T* bbuf = abuf + a_size;
-    T* mt = bbuf + b_size;
-    T* pt = mt + mt_size;
-    T* xt = pt + p_size;
-    // A[f, k] = dy at position p0 + k.
-    auto pack_a = [&](T* dst, int64_t m0, int64_t mc, int64_t k0, int64_t kc) {
-      for (int64_t q = 0; q < mc; q += MR) {
-        const int64_t rows = std::min<int64_t>(MR, mc - q);
-        T* panel = dst + q * kc;
-        for (int64_t kk = 0; kk < kc; ++kk) {
-          const int64_t col = p0 + k0 + kk, img = col / G.plane, p = col % G.plane;
-          const T* src = dy + (img * F + m0 + q) * G.plane + p;
-          int64_t r = 0;
-          for (; r < rows; ++r) panel[kk * MR + r] = src[r * G.plane];
-          for (; r < MR; ++r) panel[kk * MR + r] = T(0);
-        }
-      }
-    };
-    // B[k, (c,a)] = X̃[(c,a), p0 + k]: formed per channel over the block's positions, then transposed into panels.
-    std::vector<Run> runs(KC + 1);
-    auto pack_b = [&](T* dst, int64_t k0, int64_t kc, int64_t n0, int64_t nc) {
-      const int nruns = split_runs(G, p0 + k0, kc, runs.data());
-      gather_m(mt, KC, m, G, runs.data(), nruns, kc);
-      for (int64_t c = n0 / G.taps; c * G.taps < n0 + nc; ++c) {
-        gather_patches(pt, KC, x, G, c, runs.data(), nruns, kc);
-        const int64_t a0 = std::max(n0, c * G.taps) - c * G.taps, a1 = std::min(n0 + nc, (c + 1) * G.taps) - c * G.taps;
-        apply_transform(G, mt, pt, xt, a0, a1, KC, kc);
-        for (int64_t a = a0; a < a1; ++a) {
-          const int64_t j = c * G.taps + a - n0;
-          T* panel = dst + (j / NR) * NR * kc + j % NR;
-          const T* src = xt + (a - a0) * KC;
-          for (int64_t kk = 0; kk < kc; ++kk) panel[kk * NR] = src[kk];
-        }
-      }
-      for (int64_t j = nc; j < gemm::round_up(nc, NR); ++j) {  // zero the last panel's unused lanes
-        T* panel = dst + (j / NR) * NR * kc + j % NR;
-        for (int64_t kk = 0; kk < kc; ++kk) panel[kk * NR] = T(0);
-      }
-    };
-    gemm::gemm_range<T>(F, p1 - p0, 0, F, 0, G.k, pack_a, nullptr, pack_b, gemm::DenseCView<T>{out, G.k}, 0, nullptr,
-                        abuf, bbuf);
-  });
-  for (int t = 1; t < threads; ++t) {
-    const T* src = partial.as<T>() + (t - 1) * wsize;
-    for (int64_t e = 0; e < wsize; ++e) dw[e] += src[e];
+struct TileView {
+  T* c;
+  int64_t ldc, row0;
+  bool tile(int64_t m0, int64_t n0, int64_t, int64_t, int vw, gemm::CTile<T>* t) const {
+    for (int v = 0; v < 4; ++v) t->chunk[v] = c + (m0 - row0) * ldc + n0 + v * vw;
+    t->ldc = ldc;
+    return true;
   }
-}
+  void scatter(const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int) const {}  // tile() always succeeds
+};
 
 // dX̃ = Wᵀ·dY tile by tile, then dm and dx from it (see the file comment).
 template <class T>
-void backward_input_and_m(const Geometry& G, const T* x, const T* w, const T* m, const T* dy, T* dx, T* dm) {
-  const gemm::MicroKernel<T>& uk = gemm::kernel<T>();
+void backward_input_and_m(const Similarity& S, const T* x, const T* w, const T* m, const T* dy, T* dx, T* dm) {
+  const Geometry& G = S.G;
   const ns_conv2d_desc& d = G.d;
-  const int64_t MR = uk.mr, NR = uk.nr, KC = uk.kc, F = d.f, K = G.taps;
-  const int64_t tile = NR;  // columns per tile
-  // Channels per chunk: a whole number of MR-row panels of dX̃, about 64 rows.
+  const gemm::MicroKernel<T>& uk = gemm::kernel<T>();
+  const int64_t MR = uk.mr, NR = uk.nr, F = d.f, K = G.taps;
+  const int64_t tile = 2 * NR;  // columns per tile (a multiple of 16)
+  // Channels per chunk: a whole number of MR-row panels of dX̃, at most about 128 rows.
   int64_t chunk = 1;
   while ((chunk * K) % MR) ++chunk;
-  while (chunk * 2 * K <= 64 && chunk * 2 <= d.c) chunk *= 2;
+  while (chunk * 2 * K <= 128 && chunk * 2 <= d.c) chunk *= 2;
   chunk = std::min(chunk, d.c);
-  // Bands of output rows; bands of one parity never write the same dx element (see file comment).
+  // Bands of output rows; bands of one parity never write the same dx element (see the file comment).
   const int threads = pool_size();
   const int64_t min_band = std::max<int64_t>(1, ((d.kh - 1) * d.dil_h) / d.stride_h);
   int64_t bands = d.n >= 2 * threads ? 1 : (2 * threads + d.n - 1) / d.n;
@@ -385,11 +352,9 @@ void backward_input_and_m(const Geometry& G, const T* x, const T* w, const T* m,
   bands = (d.ho + band_rows - 1) / band_rows;
 
   if (dx) parallel_for(d.n * d.c * d.h * d.w, 1 << 16, [&](int64_t b, int64_t e) { std::fill(dx + b, dx + e, T(0)); });
-  Scratch a_scratch(sizeof(T) * prepacked_size<T>(G.k, F));
-  prepack_a(a_scratch.as<T>(), w, int64_t(1), G.k, G.k, F);  // A = Wᵀ: element ((c,a), f) = w[f·CK + (c,a)]
-  const int64_t b_size = gemm::round_up(std::max<int64_t>(tile, uk.nc), NR) * KC;
-  const int64_t mt_size = G.mrows * tile, xt_size = chunk * K * tile, p_size = K * tile;
-  const int64_t per_thread = b_size + 2 * mt_size + xt_size + 2 * p_size;
+  const gemm::Blocking blk{gemm::round_up(chunk * K, MR), F, tile};
+  const int64_t b_size = tile * F, mt_size = S.mrows * tile, xt_size = chunk * K * tile;
+  const int64_t per_thread = b_size + 2 * mt_size + 3 * xt_size;
   Scratch scratch(sizeof(T) * per_thread * threads);
   for (int parity = 0; parity < 2; ++parity) {
     const int64_t items = d.n * ((bands + 1 - parity) / 2);
@@ -400,41 +365,43 @@ void backward_input_and_m(const Geometry& G, const T* x, const T* w, const T* m,
       T* mt = bbuf + b_size;
       T* dmt = mt + mt_size;
       T* xt = dmt + mt_size;
-      T* pt = xt + xt_size;
-      T* dpt = pt + p_size;
-      std::vector<Run> run_list(tile + 1);
-      Run* runs = run_list.data();
+      T* pt = xt + xt_size;   // the chunk's patch rows
+      T* dpt = pt + xt_size;  // their gradient
       for (int64_t item; (item = next.fetch_add(1)) < items;) {
         const int64_t img = item % d.n, band = 2 * (item / d.n) + parity;
         const int64_t r0 = band * band_rows, r1 = std::min(d.ho, r0 + band_rows);
         const int64_t col_begin = img * G.plane + r0 * d.wo, col_end = img * G.plane + r1 * d.wo;
         for (int64_t col0 = col_begin; col0 < col_end; col0 += tile) {
-          const int64_t width = std::min(tile, col_end - col0);
-          const int nruns = split_runs(G, col0, width, runs);
-          gather_m(mt, tile, m, G, runs, nruns, width);
+          const int64_t width = std::min(tile, col_end - col0), lanes = gemm::round_up(width, 16);
+          gather_m(mt, tile, m, S, col0, width);
           if (dm) std::fill(dmt, dmt + mt_size, T(0));
+          // dY for the tile (rows f, columns in one image), packed once for all chunks: its rows are a
+          // plane apart in dy, which the kernels would read with cache-set conflicts.
           const T* dyt = dy + img * F * G.plane + (col0 - img * G.plane);
+          gemm::pack_b_strided(bbuf, dyt, G.plane, int64_t(1), 0, F, 0, width, static_cast<int>(NR));
           for (int64_t c0 = 0; c0 < d.c; c0 += chunk) {
             const int64_t c1 = std::min(d.c, c0 + chunk), row0 = c0 * K, rows = (c1 - c0) * K;
-            gemm::gemm_range<T>(
-                G.k, F, row0, row0 + rows, 0, width, [](T*, int64_t, int64_t, int64_t, int64_t) {}, a_scratch.as<T>(),
-                [&](T* dst, int64_t k0, int64_t kc, int64_t n0, int64_t nc) {
-                  gemm::pack_b_strided(dst, dyt, G.plane, int64_t(1), k0, kc, n0, nc, static_cast<int>(NR));
+            gemm::gemm_blocked<T>(
+                blk, F, row0, row0 + rows, 0, width,
+                [&](T*, int64_t i0, int64_t, int64_t k0, int64_t) {  // A = Wᵀ: element ((c,a), f) = w[f·CK + (c,a)]
+                  return gemm::APanels<T>{w + k0 * G.k + i0, MR, 1, G.k};
                 },
-                RowOffsetView<T>{xt, tile, row0}, 0, nullptr, nullptr, bbuf);
-            for (int64_t c = c0; c < c1; ++c) {
-              gather_patches(pt, tile, x, G, c, runs, nruns, width);
-              adjoint_transform(G, mt, pt, xt + (c - c0) * K * tile, dm ? dmt : nullptr, dx ? dpt : nullptr, tile, tile);
-              if (dx) scatter_patches(dx, dpt, tile, G, c, runs, nruns);
-            }
+                [&](T*, int64_t k0, int64_t, int64_t n0, int64_t) {
+                  return gemm::BPanels<T>{bbuf + n0 * F + k0 * NR, NR * F, NR};
+                },
+                TileView<T>{xt, tile, row0}, 0, nullptr, nullptr, bbuf);
+            conv::pack_patches(pt, x, G, 0, row0, rows, col0, width, tile);
+            for (int64_t r = 0; r < rows; ++r) std::fill(pt + r * tile + width, pt + r * tile + lanes, T(0));
+            transform_adjoint(mt, pt, xt, dm ? dmt : nullptr, dx ? dpt : nullptr, c1 - c0, S, tile, lanes);
+            if (dx) conv::col2im_add(dx, dpt, tile, G, 0, row0, col0, rows, width);
           }
           if (dm)
-            for (int64_t r = 0; r < G.mrows; ++r)
-              for (int k = 0; k < nruns; ++k) {
-                const Run& run = runs[k];
-                std::memcpy(dm + (run.img * G.mrows + r) * G.plane + run.oh * d.wo + run.ow, dmt + r * tile + run.t0,
-                            sizeof(T) * run.len);
-              }
+            for (int64_t t = 0; t < width;) {
+              const int64_t col = col0 + t, p = col % G.plane, len = std::min(width - t, G.plane - p);
+              for (int64_t r = 0; r < S.mrows; ++r)
+                std::memcpy(dm + (img * S.mrows + r) * G.plane + p, dmt + r * tile + t, sizeof(T) * len);
+              t += len;
+            }
         }
       }
     });
@@ -442,21 +409,30 @@ void backward_input_and_m(const Geometry& G, const T* x, const T* w, const T* m,
 }
 
 template <class T>
-void backward(const Geometry& G, const T* x, const T* w, const T* m, const T* dy, T* dx, T* dw, T* dm, T* dbias) {
-  const ns_conv2d_desc& d = G.d;
-  if (dbias)
-    parallel_for(d.f, 1, [&](int64_t b, int64_t e) {
+void forward(const Similarity& S, const T* x, const T* w, const T* m, const T* bias, T* y) {
+  conv::forward_gemm(S.G, Weights<T>{w, S.G}, TransformedPatches<T>{x, m, S}, bias, y);
+}
+
+template <class T>
+void backward(const Similarity& S, const T* x, const T* w, const T* m, const T* dy, T* dx, T* dw, T* dm, T* dbias) {
+  const Geometry& G = S.G;
+  if (dw) {
+    const TransformedPatchRows<T> rows{x, m, S};
+    if (G.k < G.fg)
+      conv::weight_grad_gemm_few_rows(G, rows, dy, dw, dbias);
+    else
+      conv::weight_grad_gemm(G, rows, dy, dw, dbias);
+  } else if (dbias) {
+    parallel_for(G.d.f, 1, [&](int64_t b, int64_t e) {
       for (int64_t f = b; f < e; ++f) {
         T sum = 0;
-        for (int64_t img = 0; img < d.n; ++img) {
-          const T* row = dy + (img * d.f + f) * G.plane;
-          for (int64_t p = 0; p < G.plane; ++p) sum += row[p];
-        }
+        for (int64_t img = 0; img < G.d.n; ++img)
+          for (int64_t p = 0; p < G.plane; ++p) sum += dy[(img * G.d.f + f) * G.plane + p];
         dbias[f] = sum;
       }
     });
-  if (dw) backward_weight(G, x, m, dy, dw);
-  if (dx || dm) backward_input_and_m(G, x, w, m, dy, dx, dm);
+  }
+  if (dx || dm) backward_input_and_m(S, x, w, m, dy, dx, dm);
 }
 
 }  // namespace
@@ -469,7 +445,7 @@ int ns_cpu_similarity_conv2d_forward(ns_dtype dt, const ns_conv2d_desc* d, int s
   if (d->groups != 1) return NS_ERR_UNSUPPORTED;
   return ns::dispatch_float(dt, [&](auto zero) {
     using T = decltype(zero);
-    ns::forward(ns::Geometry(*d, spatial != 0), static_cast<const T*>(x), static_cast<const T*>(w),
+    ns::forward(ns::Similarity(*d, spatial != 0), static_cast<const T*>(x), static_cast<const T*>(w),
                 static_cast<const T*>(m), static_cast<const T*>(bias), static_cast<T*>(y));
   });
 }
@@ -479,7 +455,7 @@ int ns_cpu_similarity_conv2d_backward(ns_dtype dt, const ns_conv2d_desc* d, int 
   if (d->groups != 1) return NS_ERR_UNSUPPORTED;
   return ns::dispatch_float(dt, [&](auto zero) {
     using T = decltype(zero);
-    ns::backward(ns::Geometry(*d, spatial != 0), static_cast<const T*>(x), static_cast<const T*>(w),
+    ns::backward(ns::Similarity(*d, spatial != 0), static_cast<const T*>(x), static_cast<const T*>(w),
                  static_cast<const T*>(m), static_cast<const T*>(dy), static_cast<T*>(dx), static_cast<T*>(dw),
                  static_cast<T*>(dm), static_cast<T*>(dbias));
   });

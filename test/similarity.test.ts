@@ -107,6 +107,70 @@ describe('similarityConv2d forward against the float64 reference', () => {
   });
 });
 
+/** Gradients of the dynamic forms for upstream dy, from the formulas of DESIGN.md §2 as plain loops. */
+function similarityBackwardRef(form: Form, x: Arr, w: Arr, m: Arr, dy: Arr, a: ConvAttrs): { dx: Arr; dw: Arr; dm: Arr } {
+  const [n, c, h, wd] = x.shape, [f, , kh, kw] = w.shape, k = kh * kw;
+  const [sh, sw] = pair(a.stride, 1), [ph, pw] = pair(a.padding, 0), [dh, dw] = pair(a.dilation, 1);
+  const [ho, wo] = outSize(x.shape, w.shape, a), plane = ho * wo, spatial = form === 'dynamic-spatial';
+  const dx = arr(x.shape), dW = arr(w.shape), dm = arr(m.shape);
+  const mAt = (b: number, p: number, i: number, j: number): number =>
+    spatial ? m.data[(b * k * k + i * k + j) * plane + p] : i === j ? m.data[(b * k + i) * plane + p] : 0;
+  const pix = (oy: number, ox: number, t: number): [number, number] =>
+    [oy * sh - ph + Math.floor(t / kw) * dh, ox * sw - pw + (t % kw) * dw];
+  for (let b = 0; b < n; b++)
+    for (let oy = 0; oy < ho; oy++)
+      for (let ox = 0; ox < wo; ox++) {
+        const p = oy * wo + ox;
+        for (let ci = 0; ci < c; ci++) {
+          const patch = new Float64Array(k), xt = new Float64Array(k), gxt = new Float64Array(k);
+          for (let t = 0; t < k; t++) {
+            const [iy, ix] = pix(oy, ox, t);
+            patch[t] = iy < 0 || iy >= h || ix < 0 || ix >= wd ? 0 : x.data[((b * c + ci) * h + iy) * wd + ix];
+          }
+          for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) xt[i] += mAt(b, p, i, j) * patch[j];
+          for (let o = 0; o < f; o++) {
+            const g = dy.data[(b * f + o) * plane + p];
+            for (let i = 0; i < k; i++) {
+              dW.data[(o * c + ci) * k + i] += g * xt[i];
+              gxt[i] += w.data[(o * c + ci) * k + i] * g;
+            }
+          }
+          for (let i = 0; i < k; i++)
+            for (let j = 0; j < k; j++) {
+              if (!spatial && i !== j) continue;
+              dm.data[(b * (spatial ? k * k : k) + (spatial ? i * k + j : i)) * plane + p] += gxt[i] * patch[j];
+              const [iy, ix] = pix(oy, ox, j);
+              if (iy >= 0 && iy < h && ix >= 0 && ix < wd) dx.data[((b * c + ci) * h + iy) * wd + ix] += mAt(b, p, i, j) * gxt[i];
+            }
+        }
+      }
+  return { dx, dw: dW, dm };
+}
+
+describe('similarityConv2d gradients at sizes that cross tiles, channel chunks, bands and threads', () => {
+  const cases: Case[] = [
+    { name: '3×3 pad 1', x: [3, 40, 9, 11], w: [20, 40, 3, 3], attrs: { padding: 1 } },
+    { name: 'stride 2, dilation 2, 3×2', x: [1, 17, 12, 13], w: [9, 17, 3, 2], attrs: { padding: 2, stride: 2, dilation: 2 } },
+  ];
+  for (const form of ['dynamic-diagonal', 'dynamic-spatial'] as Form[])
+    for (const cs of cases)
+      for (const dtype of FLOAT_DTYPES)
+        test(`${form}, ${cs.name}, ${dtype}`, () => {
+          const [x, w, m] = [rand(cs.x, 51), rand(cs.w, 52), rand(mShape(form, cs.x, cs.w, cs.attrs), 53)];
+          const y0 = similarityRef(form, x, w, m, null, cs.attrs), dy = rand(y0.shape, 54);
+          const ref = similarityBackwardRef(form, x, w, m, dy, cs.attrs);
+          const tol = dtype === 'float32' ? { rtol: 2e-4, atol: 2e-4 } : TOL.float64;
+          ns.tidy(() => {
+            const [tx, tw, tm] = [x, w, m].map((v) => toTensor(v, dtype, true));
+            ns.similarityConv2d(tx, tw, tm, cs.attrs).backward(toTensor(dy, dtype));
+            expectClose(tx.grad!, ref.dx, tol);
+            expectClose(tw.grad!, ref.dw, tol);
+            expectClose(tm.grad!, ref.dm, tol);
+            for (const t of [tx, tw, tm]) t.grad!.dispose();
+          });
+        });
+});
+
 describe('similarityConv2d gradients (float64 finite differences)', () => {
   const small: Case[] = [
     { name: '2×2 pad 1 stride 2', x: [2, 2, 4, 3], w: [3, 2, 2, 2], attrs: { padding: 1, stride: 2 } },
