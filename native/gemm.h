@@ -167,11 +167,6 @@ struct DenseCView {
     t->ldc = ldc;
     return true;
   }
-  // The classic interface (see gemm_range).
-  T* tile(int64_t m0, int64_t n0, int, int, int64_t* ld) const {
-    *ld = ldc;
-    return c + m0 * ldc + n0;
-  }
   void scatter(const T* buf, int64_t ldb, int64_t m0, int64_t n0, int64_t mr, int64_t nr, int acc) const {
     for (int64_t i = 0; i < mr; ++i) {
       T* dst = c + (m0 + i) * ldc + n0;
@@ -183,47 +178,6 @@ struct DenseCView {
     }
   }
 };
-
-// The classic interface, kept for callers written against it (similarity.cc): default blocking, A either
-// packed per block by pack_a(T* dst, m0, mc, k0, kc) into a_buf (round_up(M, MR)·kc elements) or, when
-// a_packed is not null, packed up front as consecutive K blocks of the whole M (block kb at
-// a_packed + kb·round_up(M, MR)·KC, each in panels of MR rows); cview.tile(m0, n0, MR, NR, &ldc) returns a
-// full tile that can be written in place or nullptr. m_begin must be a multiple of MR.
-template <class T, class PackA, class PackB, class CView>
-void gemm_range(int64_t M, int64_t K, int64_t m_begin, int64_t m_end, int64_t n_begin, int64_t n_end,
-                PackA&& pack_a, const T* a_packed, PackB&& pack_b, CView&& cview, int accumulate, const T* bias,
-                T* a_buf, T* b_buf) {
-  const MicroKernel<T>& uk = kernel<T>();
-  const int64_t MR = uk.mr, NR = uk.nr, KC = uk.kc;
-  struct FullTiles {
-    CView& v;
-    int64_t MR, NR;
-    bool tile(int64_t m0, int64_t n0, int64_t mr, int64_t nr, int vw, CTile<T>* t) const {
-      if (mr != MR || nr != NR) return false;
-      int64_t ldc = 0;
-      T* c = v.tile(m0, n0, static_cast<int>(MR), static_cast<int>(NR), &ldc);
-      if (!c) return false;
-      for (int k = 0; k < 4; ++k) t->chunk[k] = c + k * vw;
-      t->ldc = ldc;
-      return true;
-    }
-    void scatter(const T* buf, int64_t ldb, int64_t m0, int64_t n0, int64_t mr, int64_t nr, int acc) const {
-      v.scatter(buf, ldb, m0, n0, mr, nr, acc);
-    }
-  };
-  gemm_blocked<T>(
-      Blocking{round_up(std::max<int64_t>(1, m_end - m_begin), MR), KC, uk.nc}, K, m_begin, m_end, n_begin, n_end,
-      [&](T* dst, int64_t m0, int64_t mc, int64_t k0, int64_t kc) {
-        if (a_packed) return APanels<T>{a_packed + (k0 / KC) * round_up(M, MR) * KC + m0 * kc, MR * kc, 1, MR};
-        pack_a(dst, m0, mc, k0, kc);
-        return APanels<T>{dst, MR * kc, 1, MR};
-      },
-      [&](T* dst, int64_t k0, int64_t kc, int64_t n0, int64_t nc) {
-        pack_b(dst, k0, kc, n0, nc);
-        return BPanels<T>{dst, NR * kc, NR};
-      },
-      FullTiles{cview, MR, NR}, accumulate, bias, a_buf, b_buf);
-}
 
 // Packs rows [m0, m0+mc) × [k0, k0+kc) of a strided matrix (element (i, k) at a[i·rs + k·cs]) into
 // panels of MR rows (zero-padded).
