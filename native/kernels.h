@@ -32,12 +32,12 @@ int ns_cpu_num_threads(void);
 void ns_cpu_set_num_threads(int n);
 /* Name of the GEMM micro-kernel chosen for this CPU at load time: "avx512", "avx2" or "portable". */
 const char* ns_cpu_isa(void);
-/* Bytes of scratch memory the kernels keep cached for reuse, and bytes in use right now. */
+/* Bytes of scratch memory the kernels keep cached for reuse, and bytes requested by kernels running now. */
 size_t ns_cpu_workspace_cached_bytes(void);
 size_t ns_cpu_workspace_in_use_bytes(void);
 /* Release cached scratch memory that is not in use. */
 void ns_cpu_workspace_trim(void);
-/* Most scratch bytes in use at once since the last reset; reset != 0 starts a new measurement. */
+/* Most scratch bytes requested at once since the last reset; reset != 0 starts a new measurement. */
 size_t ns_cpu_workspace_peak_bytes(int reset);
 
 /* ----------------------------------------------------------- elementwise */

@@ -121,8 +121,8 @@ struct ScratchCache {
   std::mutex mutex;
   std::multimap<size_t, void*> free_blocks;
   size_t cached = 0;  // bytes in free_blocks
-  size_t in_use = 0;  // bytes handed out
-  size_t peak = 0;    // most bytes handed out at once since the last reset
+  size_t in_use = 0;  // bytes requested by the live Scratch objects (their blocks may be larger)
+  size_t peak = 0;    // most bytes requested at once since the last reset
 };
 
 ScratchCache& cache() {
@@ -135,7 +135,7 @@ ScratchCache& cache() {
 void run_on_pool(PoolTask task, int nthreads) { pool().run(task, nthreads); }
 int pool_size() { return in_pool_task ? 1 : pool().size(); }
 
-Scratch::Scratch(size_t bytes) : ptr_(nullptr), size_(0) {
+Scratch::Scratch(size_t bytes) : ptr_(nullptr), size_(0), requested_(bytes) {
   if (bytes == 0) bytes = 64;
   ScratchCache& c = cache();
   {
@@ -147,7 +147,7 @@ Scratch::Scratch(size_t bytes) : ptr_(nullptr), size_(0) {
       ptr_ = it->second;
       c.free_blocks.erase(it);
       c.cached -= size_;
-      c.in_use += size_;
+      c.in_use += requested_;
       c.peak = std::max(c.peak, c.in_use);
       return;
     }
@@ -158,14 +158,14 @@ Scratch::Scratch(size_t bytes) : ptr_(nullptr), size_(0) {
   ptr_ = p;
   size_ = rounded;
   std::lock_guard<std::mutex> lock(c.mutex);
-  c.in_use += size_;
+  c.in_use += requested_;
   c.peak = std::max(c.peak, c.in_use);
 }
 
 Scratch::~Scratch() {
   ScratchCache& c = cache();
   std::lock_guard<std::mutex> lock(c.mutex);
-  c.in_use -= size_;
+  c.in_use -= requested_;
   c.cached += size_;
   c.free_blocks.emplace(size_, ptr_);
 }

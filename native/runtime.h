@@ -56,7 +56,8 @@ class Scratch {
   template <class T> T* as() const { return static_cast<T*>(ptr_); }
  private:
   void* ptr_;
-  size_t size_;
+  size_t size_;       // the cached block's size
+  size_t requested_;  // what the caller asked for (counted as in use)
 };
 
 // Thrown inside a kernel for argument combinations it does not implement.

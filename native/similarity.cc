@@ -55,8 +55,8 @@ void gather_m(T* out, int64_t ld, const T* m, const Similarity& S, int64_t col0,
 // L1 while every channel uses them. Portable code here; vector code below.
 template <class T>
 struct Transform {
-  static inline __attribute__((always_inline)) void forward(T* p, const T* mt, int64_t nch, int64_t K, bool spatial,
-                                                            int64_t ld, int64_t lanes) {
+  static inline __attribute__((always_inline)) void forward(T* p, int64_t ld, const T* mt, int64_t ldm, int64_t nch,
+                                                            int64_t K, bool spatial, int64_t lanes) {
     T src[64 * 16];
     for (int64_t t0 = 0; t0 < lanes; t0 += 16) {
       const int64_t n = std::min<int64_t>(16, lanes - t0);
@@ -64,7 +64,7 @@ struct Transform {
         T* pc = p + c * K * ld + t0;
         if (!spatial) {
           for (int64_t a = 0; a < K; ++a)
-            for (int64_t t = 0; t < n; ++t) pc[a * ld + t] *= mt[a * ld + t0 + t];
+            for (int64_t t = 0; t < n; ++t) pc[a * ld + t] *= mt[a * ldm + t0 + t];
           continue;
         }
         for (int64_t b = 0; b < K; ++b)
@@ -72,7 +72,7 @@ struct Transform {
         for (int64_t a = 0; a < K; ++a) {
           T acc[16] = {};
           for (int64_t b = 0; b < K; ++b)
-            for (int64_t t = 0; t < n; ++t) acc[t] += mt[(a * K + b) * ld + t0 + t] * src[b * 16 + t];
+            for (int64_t t = 0; t < n; ++t) acc[t] += mt[(a * K + b) * ldm + t0 + t] * src[b * 16 + t];
           for (int64_t t = 0; t < n; ++t) pc[a * ld + t] = acc[t];
         }
       }
@@ -116,14 +116,14 @@ struct Transform {
 // are held in registers, two channels at a time when K ≤ 12, so each load of M serves both.
 constexpr int64_t kMaxRegisterTaps = 25;
 
-__attribute__((target("avx512f"))) void forward_avx512(float* p, const float* mt, int64_t nch, int64_t K, bool spatial,
-                                                         int64_t ld, int64_t lanes) {
+__attribute__((target("avx512f"))) void forward_avx512(float* p, int64_t ld, const float* mt, int64_t ldm, int64_t nch,
+                                                         int64_t K, bool spatial, int64_t lanes) {
   __m512 pv[2][kMaxRegisterTaps];
   const int64_t step = K <= 12 ? 2 : 1;
   for (int64_t t = 0; t < lanes; t += 16) {
     if (!spatial) {
       for (int64_t a = 0; a < K; ++a) {
-        const __m512 ma = _mm512_loadu_ps(mt + a * ld + t);
+        const __m512 ma = _mm512_loadu_ps(mt + a * ldm + t);
         for (int64_t c = 0; c < nch; ++c) {
           float* q = p + (c * K + a) * ld + t;
           _mm512_storeu_ps(q, _mm512_mul_ps(_mm512_loadu_ps(q), ma));
@@ -136,10 +136,10 @@ __attribute__((target("avx512f"))) void forward_avx512(float* p, const float* mt
       for (int64_t u = 0; u < pair; ++u)
         for (int64_t b = 0; b < K; ++b) pv[u][b] = _mm512_loadu_ps(p + ((c + u) * K + b) * ld + t);
       for (int64_t a = 0; a < K; ++a) {
-        const float* ma = mt + a * K * ld + t;
+        const float* ma = mt + a * K * ldm + t;
         __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
         for (int64_t b = 0; b < K; ++b) {
-          const __m512 mab = _mm512_loadu_ps(ma + b * ld);
+          const __m512 mab = _mm512_loadu_ps(ma + b * ldm);
           acc0 = _mm512_fmadd_ps(mab, pv[0][b], acc0);
           if (pair == 2) acc1 = _mm512_fmadd_ps(mab, pv[1][b], acc1);
         }
@@ -208,9 +208,9 @@ __attribute__((target("avx512f"))) void adjoint_avx512(const float* mt, const fl
   }
 }
 
-__attribute__((target("avx2,fma"))) void forward_avx2(float* p, const float* mt, int64_t nch, int64_t K, bool spatial,
-                                                      int64_t ld, int64_t lanes) {
-  Transform<float>::forward(p, mt, nch, K, spatial, ld, lanes);
+__attribute__((target("avx2,fma"))) void forward_avx2(float* p, int64_t ld, const float* mt, int64_t ldm, int64_t nch,
+                                                      int64_t K, bool spatial, int64_t lanes) {
+  Transform<float>::forward(p, ld, mt, ldm, nch, K, spatial, lanes);
 }
 
 __attribute__((target("avx2,fma"))) void adjoint_avx2(const float* mt, const float* p, const float* g, float* dm,
@@ -219,24 +219,27 @@ __attribute__((target("avx2,fma"))) void adjoint_avx2(const float* mt, const flo
   Transform<float>::adjoint(mt, p, g, dm, dp, nch, K, spatial, ld, lanes);
 }
 
-// The vector ISA of the GEMM micro-kernel, and whether the AVX-512 code applies (ld, lanes multiples of 16).
-inline gemm::Isa isa_for(int64_t K, int64_t ld, int64_t lanes) {
+// The vector ISA of the GEMM micro-kernel, and whether the AVX-512 code applies (K ≤ 25 taps; row strides
+// and lanes multiples of 16).
+inline gemm::Isa isa_for(int64_t K, int64_t ld, int64_t ldm, int64_t lanes) {
   const gemm::Isa isa = gemm::kernel_f32().level;
-  if (isa == gemm::Isa::avx512 && !(K <= kMaxRegisterTaps && ld % 16 == 0 && lanes % 16 == 0)) return gemm::Isa::avx2;
+  if (isa == gemm::Isa::avx512 && !(K <= kMaxRegisterTaps && ld % 16 == 0 && ldm % 16 == 0 && lanes % 16 == 0))
+    return gemm::Isa::avx2;
   return isa;
 }
 #endif
 
+// p (nch channels, rows ld apart) transformed in place with M (rows ldm apart) over `lanes` columns.
 template <class T>
-void transform_forward(T* p, const T* mt, int64_t nch, const Similarity& S, int64_t ld, int64_t lanes) {
+void transform_forward(T* p, int64_t ld, const T* mt, int64_t ldm, int64_t nch, const Similarity& S, int64_t lanes) {
 #if defined(__x86_64__) || defined(_M_X64)
   if constexpr (std::is_same_v<T, float>) {
-    const gemm::Isa isa = isa_for(S.G.taps, ld, lanes);
-    if (isa == gemm::Isa::avx512) return forward_avx512(p, mt, nch, S.G.taps, S.spatial, ld, lanes);
-    if (isa == gemm::Isa::avx2) return forward_avx2(p, mt, nch, S.G.taps, S.spatial, ld, lanes);
+    const gemm::Isa isa = isa_for(S.G.taps, ld, ldm, lanes);
+    if (isa == gemm::Isa::avx512) return forward_avx512(p, ld, mt, ldm, nch, S.G.taps, S.spatial, lanes);
+    if (isa == gemm::Isa::avx2) return forward_avx2(p, ld, mt, ldm, nch, S.G.taps, S.spatial, lanes);
   }
 #endif
-  Transform<T>::forward(p, mt, nch, S.G.taps, S.spatial, ld, lanes);
+  Transform<T>::forward(p, ld, mt, ldm, nch, S.G.taps, S.spatial, lanes);
 }
 
 template <class T>
@@ -244,7 +247,7 @@ void transform_adjoint(const T* mt, const T* p, const T* g, T* dm, T* dp, int64_
                        int64_t lanes) {
 #if defined(__x86_64__) || defined(_M_X64)
   if constexpr (std::is_same_v<T, float>) {
-    const gemm::Isa isa = isa_for(S.G.taps, ld, lanes);
+    const gemm::Isa isa = isa_for(S.G.taps, ld, ld, lanes);
     if (isa == gemm::Isa::avx512) return adjoint_avx512(mt, p, g, dm, dp, nch, S.G.taps, S.spatial, ld, lanes);
     if (isa == gemm::Isa::avx2) return adjoint_avx2(mt, p, g, dm, dp, nch, S.G.taps, S.spatial, ld, lanes);
   }
@@ -267,7 +270,7 @@ struct TransformedPatches {
     Scratch mt(sizeof(T) * S.mrows * NR);
     for (int64_t q = 0; q < nc; q += NR) {
       gather_m(mt.as<T>(), NR, m, S, n0 + q, std::min(NR, nc - q));
-      transform_forward(dst + q * kc, mt.as<T>(), kc / G.taps, S, NR, NR);
+      transform_forward(dst + q * kc, NR, mt.as<T>(), NR, kc / G.taps, S, NR);
     }
     return gemm::BPanels<T>{dst, NR * kc, NR};
   }
@@ -283,26 +286,28 @@ struct TransformedPatchRows {
   void operator()(T* dst, int64_t, int64_t r0, int64_t rc, int64_t c0, int64_t cc, int64_t ld) const {
     const Geometry& G = S.G;
     const int64_t K = G.taps, lanes = gemm::round_up(cc, 16);
-    Scratch mt(sizeof(T) * S.mrows * ld), part(sizeof(T) * K * ld);
-    gather_m(mt.as<T>(), ld, m, S, c0, cc);
     conv::pack_patches(dst, x, G, 0, r0, rc, c0, cc, ld);
     for (int64_t r = 0; r < rc; ++r) std::fill(dst + r * ld + cc, dst + r * ld + lanes, T(0));
-    // The whole channels inside the block, transformed where they are.
-    const int64_t first = (r0 + K - 1) / K, last = (r0 + rc) / K;
-    if (first < last) transform_forward(dst + (first * K - r0) * ld, mt.as<T>(), last - first, S, ld, lanes);
-    // The channels cut by the block's edges: formed whole aside, then their rows in the block copied.
+    // The channels cut by the block's edges are formed whole aside (their rows in the block copied after).
     int64_t cut[2], ncut = 0;
     if (r0 % K) cut[ncut++] = r0 / K;
     if ((r0 + rc) % K && (ncut == 0 || cut[0] != (r0 + rc - 1) / K)) cut[ncut++] = (r0 + rc - 1) / K;
+    Scratch part(sizeof(T) * K * ld * std::max<int64_t>(ncut, 1)), mt(sizeof(T) * S.mrows * 16);
     for (int64_t k = 0; k < ncut; ++k) {
-      const int64_t c = cut[k];
-      T* rows = part.as<T>();
-      conv::pack_patches(rows, x, G, 0, c * K, K, c0, cc, ld);
+      T* rows = part.as<T>() + k * K * ld;
+      conv::pack_patches(rows, x, G, 0, cut[k] * K, K, c0, cc, ld);
       for (int64_t b = 0; b < K; ++b) std::fill(rows + b * ld + cc, rows + b * ld + lanes, T(0));
-      transform_forward(rows, mt.as<T>(), 1, S, ld, lanes);
-      for (int64_t a = std::max(r0, c * K); a < std::min(r0 + rc, (c + 1) * K); ++a)
-        std::memcpy(dst + (a - r0) * ld, rows + (a - c * K) * ld, sizeof(T) * cc);
     }
+    // 16 columns at a time, with those columns of M gathered (the block's M would not fit in L1).
+    const int64_t first = (r0 + K - 1) / K, last = (r0 + rc) / K;  // whole channels [first, last)
+    for (int64_t t = 0; t < lanes; t += 16) {
+      gather_m(mt.as<T>(), 16, m, S, c0 + t, std::min<int64_t>(16, cc - t));
+      if (first < last) transform_forward(dst + (first * K - r0) * ld + t, ld, mt.as<T>(), 16, last - first, S, 16);
+      for (int64_t k = 0; k < ncut; ++k) transform_forward(part.as<T>() + k * K * ld + t, ld, mt.as<T>(), 16, 1, S, 16);
+    }
+    for (int64_t k = 0; k < ncut; ++k)
+      for (int64_t a = std::max(r0, cut[k] * K); a < std::min(r0 + rc, (cut[k] + 1) * K); ++a)
+        std::memcpy(dst + (a - r0) * ld, part.as<T>() + k * K * ld + (a - cut[k] * K) * ld, sizeof(T) * cc);
   }
 };
 
@@ -337,7 +342,8 @@ void backward_input_and_m(const Similarity& S, const T* x, const T* w, const T* 
   const ns_conv2d_desc& d = G.d;
   const gemm::MicroKernel<T>& uk = gemm::kernel<T>();
   const int64_t MR = uk.mr, NR = uk.nr, F = d.f, K = G.taps;
-  const int64_t tile = 2 * NR;  // columns per tile (a multiple of 16)
+  // Columns per tile (a multiple of 16): the packed dY tile stays within about 32 KiB.
+  const int64_t tile = std::clamp<int64_t>((8192 / F) / 16 * 16, 16, 2 * NR);
   // Channels per chunk: a whole number of MR-row panels of dX̃, at most about 128 rows.
   int64_t chunk = 1;
   while ((chunk * K) % MR) ++chunk;
