@@ -118,21 +118,23 @@ constexpr int64_t kMaxRegisterTaps = 25;
 
 __attribute__((target("avx512f"))) void forward_avx512(float* p, int64_t ld, const float* mt, int64_t ldm, int64_t nch,
                                                          int64_t K, bool spatial, int64_t lanes) {
+  // Channel by channel (two at a time), each row walked in order; the columns of M these lanes use stay
+  // in L1 for every channel.
+  if (!spatial) {
+    for (int64_t c = 0; c < nch; ++c)
+      for (int64_t a = 0; a < K; ++a) {
+        float* q = p + (c * K + a) * ld;
+        const float* ma = mt + a * ldm;
+        for (int64_t t = 0; t < lanes; t += 16)
+          _mm512_storeu_ps(q + t, _mm512_mul_ps(_mm512_loadu_ps(q + t), _mm512_loadu_ps(ma + t)));
+      }
+    return;
+  }
   __m512 pv[2][kMaxRegisterTaps];
   const int64_t step = K <= 12 ? 2 : 1;
-  for (int64_t t = 0; t < lanes; t += 16) {
-    if (!spatial) {
-      for (int64_t a = 0; a < K; ++a) {
-        const __m512 ma = _mm512_loadu_ps(mt + a * ldm + t);
-        for (int64_t c = 0; c < nch; ++c) {
-          float* q = p + (c * K + a) * ld + t;
-          _mm512_storeu_ps(q, _mm512_mul_ps(_mm512_loadu_ps(q), ma));
-        }
-      }
-      continue;
-    }
-    for (int64_t c = 0; c < nch; c += step) {
-      const int64_t pair = std::min(step, nch - c);
+  for (int64_t c = 0; c < nch; c += step) {
+    const int64_t pair = std::min(step, nch - c);
+    for (int64_t t = 0; t < lanes; t += 16) {
       for (int64_t u = 0; u < pair; ++u)
         for (int64_t b = 0; b < K; ++b) pv[u][b] = _mm512_loadu_ps(p + ((c + u) * K + b) * ld + t);
       for (int64_t a = 0; a < K; ++a) {
@@ -153,23 +155,35 @@ __attribute__((target("avx512f"))) void forward_avx512(float* p, int64_t ld, con
 __attribute__((target("avx512f"))) void adjoint_avx512(const float* mt, const float* p, const float* g, float* dm,
                                                          float* dp, int64_t nch, int64_t K, bool spatial, int64_t ld,
                                                          int64_t lanes) {
+  if (!spatial) {
+    // Row by row: dm[a] for up to 128 columns in registers across the channels.
+    for (int64_t a = 0; a < K; ++a)
+      for (int64_t t0 = 0; t0 < lanes; t0 += 128) {
+        const int64_t nv = std::min<int64_t>(8, (lanes - t0) / 16);
+        __m512 acc[8], ma[8];
+        for (int64_t v = 0; v < nv; ++v) {
+          acc[v] = _mm512_setzero_ps();
+          ma[v] = _mm512_loadu_ps(mt + a * ld + t0 + 16 * v);
+        }
+        for (int64_t c = 0; c < nch; ++c) {
+          const int64_t at = (c * K + a) * ld + t0;
+          for (int64_t v = 0; v < nv; ++v) {
+            const __m512 ga = _mm512_loadu_ps(g + at + 16 * v);
+            acc[v] = _mm512_fmadd_ps(ga, _mm512_loadu_ps(p + at + 16 * v), acc[v]);
+            if (dp) _mm512_storeu_ps(dp + at + 16 * v, _mm512_mul_ps(ma[v], ga));
+          }
+        }
+        if (dm)
+          for (int64_t v = 0; v < nv; ++v) {
+            float* q = dm + a * ld + t0 + 16 * v;
+            _mm512_storeu_ps(q, _mm512_add_ps(_mm512_loadu_ps(q), acc[v]));
+          }
+      }
+    return;
+  }
   __m512 v[2][kMaxRegisterTaps];
   const int64_t step = K <= 12 ? 2 : 1;
   for (int64_t t = 0; t < lanes; t += 16) {
-    if (!spatial) {
-      for (int64_t a = 0; a < K; ++a) {
-        const __m512 ma = _mm512_loadu_ps(mt + a * ld + t);
-        __m512 acc = _mm512_setzero_ps();
-        for (int64_t c = 0; c < nch; ++c) {
-          const int64_t at = (c * K + a) * ld + t;
-          const __m512 ga = _mm512_loadu_ps(g + at);
-          acc = _mm512_fmadd_ps(ga, _mm512_loadu_ps(p + at), acc);
-          if (dp) _mm512_storeu_ps(dp + at, _mm512_mul_ps(ma, ga));
-        }
-        if (dm) _mm512_storeu_ps(dm + a * ld + t, _mm512_add_ps(_mm512_loadu_ps(dm + a * ld + t), acc));
-      }
-      continue;
-    }
     // dm rows a, a+1 (step 2) in registers across all channels: acc[u][b] += g[c, a+u]·p[c, b].
     if (dm)
       for (int64_t a = 0; a < K; a += step) {
@@ -292,18 +306,20 @@ struct TransformedPatchRows {
     int64_t cut[2], ncut = 0;
     if (r0 % K) cut[ncut++] = r0 / K;
     if ((r0 + rc) % K && (ncut == 0 || cut[0] != (r0 + rc - 1) / K)) cut[ncut++] = (r0 + rc - 1) / K;
-    Scratch part(sizeof(T) * K * ld * std::max<int64_t>(ncut, 1)), mt(sizeof(T) * S.mrows * 16);
+    // M for the block's columns: all at once when it fits in L1 (the diagonal form), else in strips that do.
+    const int64_t strip = std::max<int64_t>(16, std::min(lanes, (32 * 1024 / int64_t(sizeof(T)) / S.mrows) / 16 * 16));
+    Scratch part(sizeof(T) * K * ld * std::max<int64_t>(ncut, 1)), mt(sizeof(T) * S.mrows * strip);
     for (int64_t k = 0; k < ncut; ++k) {
       T* rows = part.as<T>() + k * K * ld;
       conv::pack_patches(rows, x, G, 0, cut[k] * K, K, c0, cc, ld);
       for (int64_t b = 0; b < K; ++b) std::fill(rows + b * ld + cc, rows + b * ld + lanes, T(0));
     }
-    // 16 columns at a time, with those columns of M gathered (the block's M would not fit in L1).
     const int64_t first = (r0 + K - 1) / K, last = (r0 + rc) / K;  // whole channels [first, last)
-    for (int64_t t = 0; t < lanes; t += 16) {
-      gather_m(mt.as<T>(), 16, m, S, c0 + t, std::min<int64_t>(16, cc - t));
-      if (first < last) transform_forward(dst + (first * K - r0) * ld + t, ld, mt.as<T>(), 16, last - first, S, 16);
-      for (int64_t k = 0; k < ncut; ++k) transform_forward(part.as<T>() + k * K * ld + t, ld, mt.as<T>(), 16, 1, S, 16);
+    for (int64_t t = 0; t < lanes; t += strip) {
+      const int64_t n = std::min(strip, lanes - t);
+      gather_m(mt.as<T>(), strip, m, S, c0 + t, std::min(strip, cc - t));
+      if (first < last) transform_forward(dst + (first * K - r0) * ld + t, ld, mt.as<T>(), strip, last - first, S, n);
+      for (int64_t k = 0; k < ncut; ++k) transform_forward(part.as<T>() + k * K * ld + t, ld, mt.as<T>(), strip, 1, S, n);
     }
     for (int64_t k = 0; k < ncut; ++k)
       for (int64_t a = std::max(r0, cut[k] * K); a < std::min(r0 + rc, (cut[k] + 1) * K); ++a)
