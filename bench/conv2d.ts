@@ -37,7 +37,9 @@ export function run(): void {
   for (const s of SHAPES) {
     const flops = 2 * s.n * s.f * s.hw * s.hw * s.c * 9;
     const x = ns.randn([s.n, s.c, s.hw, s.hw]), w = ns.randn([s.f, s.c, 3, 3]);
-    const forward = time(() => ns.tidy(() => ns.noGrad(() => ns.conv2d(x, w, { padding: 1 }))));
+    const forward = time(() => ns.tidy(() => {
+      ns.noGrad(() => ns.conv2d(x, w, { padding: 1 }));
+    }));
     // The backward pair through the kernels the autograd rule calls, on reused buffers.
     const dims = [s.n, s.c, s.hw, s.hw, s.f, 3, 3, 1, 1, 1, 1, 1, 1, 1];
     const dy = ns.randn([s.n, s.f, s.hw, s.hw]), dx = ns.zeros(x.shape), dw = ns.zeros(w.shape);

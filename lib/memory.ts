@@ -18,29 +18,41 @@ export function dtypeOf(a: TypedArray): DType {
   return a instanceof Float32Array ? 'float32' : a instanceof Float64Array ? 'float64' : 'int32';
 }
 
-// Released buffers by dtype and length. Bounded: beyond the cap, released buffers go to the GC.
+// Released buffers by dtype and length, and all of them in release order (oldest first). Bounded: past
+// the cap, the oldest are left to the GC, so that a phase with other shapes does not pin memory forever.
 const pool = new Map<string, TypedArray[]>();
+const released = new Set<TypedArray>();
 let pooledBytes = 0;
 const POOL_CAP_BYTES = Number(process.env.NEURAL_SIMILARITY_POOL_BYTES ?? 2 ** 31);
 
+const poolKey = (dtype: DType, length: number): string => `${dtype}:${length}`;
+
 /** A buffer of `length` elements. Its contents are arbitrary: callers overwrite every element. */
 export function allocate(dtype: DType, length: number): TypedArray {
-  const list = pool.get(`${dtype}:${length}`);
-  const reused = list?.pop();
+  const reused = pool.get(poolKey(dtype, length))?.pop();
   if (reused) {
+    released.delete(reused);
     pooledBytes -= reused.byteLength;
     return reused;
   }
   return new ARRAY_TYPES[dtype](length);
 }
 
-/** Returns a buffer to the pool. */
+/** Returns a buffer to the pool, evicting the oldest pooled buffers beyond the cap. */
 function recycle(data: TypedArray): void {
-  if (data.length === 0 || pooledBytes + data.byteLength > POOL_CAP_BYTES) return;
-  const key = `${dtypeOf(data)}:${data.length}`;
+  if (data.length === 0 || data.byteLength > POOL_CAP_BYTES) return;
+  for (const old of released) {
+    if (pooledBytes + data.byteLength <= POOL_CAP_BYTES) break;
+    const list = pool.get(poolKey(dtypeOf(old), old.length))!;
+    list.splice(list.indexOf(old), 1);
+    released.delete(old);
+    pooledBytes -= old.byteLength;
+  }
+  const key = poolKey(dtypeOf(data), data.length);
   let list = pool.get(key);
   if (!list) pool.set(key, (list = []));
   list.push(data);
+  released.add(data);
   pooledBytes += data.byteLength;
 }
 
@@ -117,6 +129,7 @@ export function memory(): MemoryInfo {
 /** Drops every cached buffer (host pool and native scratch). */
 export function emptyCache(): void {
   pool.clear();
+  released.clear();
   pooledBytes = 0;
   native.workspaceTrim();
 }
