@@ -74,7 +74,7 @@ export function trainMnist(options: TrainMnistOptions = {}): TrainMnistResult {
   images.dispose();
   labels.dispose();
   const model = smallConvNet();
-  const opt = new SGD(model.parameters(), { lr: 0.05, momentum: 0.9, weightDecay: 5e-4 });
+  const opt = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9, weightDecay: 1e-4 });
   const loader = new DataLoader(train, { batchSize: 64, shuffle: true });
   log(`training a ${model.numParameters()}-parameter conv net on ${train.length} MNIST digits for ${seconds} s`);
   const start = Date.now();
