@@ -28,7 +28,10 @@ export interface ConvGeometryOptions {
   dtype?: DType;
 }
 
-function kernelPair(op: string, k: number | [number, number]): [number, number] {
+/** Checks a layer's channel counts and kernel size; returns [kh, kw]. */
+function layerKernel(op: string, inChannels: number, outChannels: number, k: number | [number, number]): [number, number] {
+  checkInt(op, 'inChannels', inChannels, 1);
+  checkInt(op, 'outChannels', outChannels, 1);
   const [kh, kw] = typeof k === 'number' ? [k, k] : k;
   return [checkInt(op, 'kernelSize', kh, 1), checkInt(op, 'kernelSize', kw, 1)];
 }
@@ -56,9 +59,7 @@ export class SimilarityConv2d extends Module {
               readonly options: SimilarityConv2dLayerOptions = {}) {
     super();
     const op = 'SimilarityConv2d';
-    checkInt(op, 'inChannels', inChannels, 1);
-    checkInt(op, 'outChannels', outChannels, 1);
-    const [kh, kw] = kernelPair(op, kernelSize);
+    const [kh, kw] = layerKernel(op, inChannels, outChannels, kernelSize);
     const form = options.form ?? 'spatial';
     if (!['diagonal', 'spatial', 'full'].includes(form)) {
       throw new TypeError(`${op}: expected form 'diagonal', 'spatial' or 'full' but got ${String(form)}`);
@@ -105,9 +106,7 @@ export class SphereConv2d extends Module {
               readonly options: SphereConv2dOptions = {}) {
     super();
     const op = 'SphereConv2d';
-    checkInt(op, 'inChannels', inChannels, 1);
-    checkInt(op, 'outChannels', outChannels, 1);
-    const [kh, kw] = kernelPair(op, kernelSize);
+    const [kh, kw] = layerKernel(op, inChannels, outChannels, kernelSize);
     const norm = options.norm ?? 'input';
     if (norm !== 'input' && norm !== 'full') throw new TypeError(`${op}: expected norm 'input' or 'full' but got ${String(norm)}`);
     this.norm = norm;
@@ -162,9 +161,7 @@ export class DynamicSimilarityConv2d extends Module {
               readonly options: DynamicSimilarityConv2dOptions = {}) {
     super();
     const op = 'DynamicSimilarityConv2d';
-    checkInt(op, 'inChannels', inChannels, 1);
-    checkInt(op, 'outChannels', outChannels, 1);
-    const [kh, kw] = kernelPair(op, kernelSize);
+    const [kh, kw] = layerKernel(op, inChannels, outChannels, kernelSize);
     const form = options.form ?? 'diagonal';
     if (form !== 'diagonal' && form !== 'spatial') throw new TypeError(`${op}: expected form 'diagonal' or 'spatial' but got ${String(form)}`);
     this.form = form;
@@ -223,9 +220,7 @@ export class DynamicFilterConv2d extends Module {
               readonly options: DynamicFilterConv2dOptions = {}) {
     super();
     const op = 'DynamicFilterConv2d';
-    checkInt(op, 'inChannels', inChannels, 1);
-    checkInt(op, 'outChannels', outChannels, 1);
-    const [kh, kw] = kernelPair(op, kernelSize);
+    const [kh, kw] = layerKernel(op, inChannels, outChannels, kernelSize);
     const hidden = checkInt(op, 'hidden', options.hidden ?? 64, 1);
     const initScale = checkNumber(op, 'initScale', options.initScale ?? 1e-3, 0);
     const dtype = options.dtype ?? 'float32';
