@@ -113,7 +113,7 @@ export function backward(root: Tensor, grad?: Tensor, options: BackwardOptions =
         if (previous) {
           grads.set(input, add(previous, ig));
           if (owned.has(previous)) previous.dispose();
-          if (owned.has(ig)) ig.dispose();
+          ig.dispose();  // fresh from the backward function, or an alias of g
           owned.add(grads.get(input)!);
         } else {
           grads.set(input, ig);
