@@ -57,7 +57,9 @@ template <class T>
 struct Transform {
   static inline __attribute__((always_inline)) void forward(T* p, int64_t ld, const T* mt, int64_t ldm, int64_t nch,
                                                             int64_t K, bool spatial, int64_t lanes) {
-    T src[64 * 16];
+    thread_local std::vector<T> copy;  // one channel's K patch rows, 16 columns of them
+    copy.resize(static_cast<size_t>(K * 16));
+    T* src = copy.data();
     for (int64_t t0 = 0; t0 < lanes; t0 += 16) {
       const int64_t n = std::min<int64_t>(16, lanes - t0);
       for (int64_t c = 0; c < nch; ++c) {

@@ -85,6 +85,7 @@ const CASES: Case[] = [
   { name: 'dilation 2', x: [1, 2, 7, 7], w: [5, 2, 3, 3], attrs: { dilation: 2, padding: 2 } },
   { name: '5×5 kernel', x: [1, 2, 6, 7], w: [3, 2, 5, 5], attrs: { padding: 2 } },
   { name: 'non-square 3×2, batch 1', x: [1, 3, 5, 4], w: [9, 3, 3, 2], attrs: { padding: [1, 0], stride: [1, 2] } },
+  { name: '9×9 kernel (more taps than the vector code holds)', x: [1, 2, 10, 9], w: [3, 2, 9, 9], attrs: { padding: [1, 1] } },
 ];
 
 describe('similarityConv2d forward against the float64 reference', () => {
