@@ -254,7 +254,12 @@ void direct_backward_weight(const Geometry& G, const T* x, const T* dy, T* dw, T
 #endif
     backward_weight_range(G, x, dy, dw, b, e);
   });
-  if (!dbias) return;
+  if (dbias) bias_grad(G, dy, dbias);
+}
+
+template <class T>
+void bias_grad(const Geometry& G, const T* dy, T* dbias) {
+  const ns_conv2d_desc& d = G.d;
   parallel_for(d.f, 1, [&](int64_t begin, int64_t end) {
     for (int64_t f = begin; f < end; ++f) {
       T sum = 0;
@@ -267,6 +272,8 @@ void direct_backward_weight(const Geometry& G, const T* x, const T* dy, T* dw, T
   });
 }
 
+template void bias_grad<float>(const Geometry&, const float*, float*);
+template void bias_grad<double>(const Geometry&, const double*, double*);
 template void direct_forward<float>(const Geometry&, const float*, const float*, const float*, float*);
 template void direct_forward<double>(const Geometry&, const double*, const double*, const double*, double*);
 template void direct_backward_input<float>(const Geometry&, const float*, const float*, float*);

@@ -19,6 +19,10 @@ void direct_backward_input(const Geometry& G, const T* dy, const T* w, T* dx);
 template <class T>
 void direct_backward_weight(const Geometry& G, const T* x, const T* dy, T* dw, T* dbias);
 
+// dbias[f] = Σ dy[:, f] (overwrites dbias).
+template <class T>
+void bias_grad(const Geometry& G, const T* dy, T* dbias);
+
 }  // namespace conv
 }  // namespace ns
 

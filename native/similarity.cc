@@ -17,6 +17,7 @@
 #include <cstring>
 #include <vector>
 
+#include "conv2d_direct.h"
 #include "conv2d_gemm.h"
 #include "kernels.h"
 
@@ -447,14 +448,7 @@ void backward(const Similarity& S, const T* x, const T* w, const T* m, const T* 
     else
       conv::weight_grad_gemm(G, rows, dy, dw, dbias);
   } else if (dbias) {
-    parallel_for(G.d.f, 1, [&](int64_t b, int64_t e) {
-      for (int64_t f = b; f < e; ++f) {
-        T sum = 0;
-        for (int64_t img = 0; img < G.d.n; ++img)
-          for (int64_t p = 0; p < G.plane; ++p) sum += dy[(img * G.d.f + f) * G.plane + p];
-        dbias[f] = sum;
-      }
-    });
+    conv::bias_grad(G, dy, dbias);
   }
   if (dx || dm) backward_input_and_m(S, x, w, m, dy, dx, dm);
 }
