@@ -116,12 +116,31 @@ void add_span(T* __restrict out, const T* __restrict s, int64_t n) {
   for (int64_t u = 0; u < n; ++u) out[u] += s[u];
 }
 
+// dx_row[iw] += Σ_j src[j·ldt + iw − (iw0 + j·dil)] over the kw taps j of one kernel row (stride 1 along
+// w): row j of src holds a run of `len` columns whose first one lands on input column iw0 + j·dil; only
+// input columns in [0, w) are written. Summing the taps before touching dx avoids kw read-modify-writes of
+// overlapping, misaligned spans (which stall store forwarding).
+template <class T>
+void add_kernel_row(T* __restrict dx_row, const T* __restrict src, int64_t ldt, int64_t iw0, int64_t len, int64_t kw,
+                    int64_t dil, int64_t w) {
+  const int64_t lo = std::max<int64_t>(iw0, 0), hi = std::min(iw0 + (kw - 1) * dil + len, w);
+  for (int64_t iw = lo; iw < hi; ++iw) {
+    T sum = T(0);
+    for (int64_t j = 0; j < kw; ++j) {
+      const int64_t t = iw - iw0 - j * dil;
+      if (t >= 0 && t < len) sum += src[j * ldt + t];
+    }
+    dx_row[iw] += sum;
+  }
+}
+
 // Col2im of one tile. The columns are split into runs along output rows once; each row of the tile then
-// adds its runs' valid spans (contiguous ones through add(out, s, n)).
-template <class T, class AddSpan>
+// adds its runs' valid spans (contiguous ones through add(out, s, n)). With stride 1 along w, the kw rows
+// of one kernel row of a channel go together through add_row (see add_kernel_row).
+template <class T, class AddSpan, class AddRow>
 inline __attribute__((always_inline)) void col2im_add_impl(T* dx, const T* tile, int64_t ldt, const Geometry& G,
                                                            int64_t g, int64_t m0, int64_t n0, int64_t mr, int64_t nr,
-                                                           AddSpan&& add) {
+                                                           AddSpan&& add, AddRow&& add_row) {
   const ns_conv2d_desc& d = G.d;
   struct Run { int64_t t0, len, img, ih0, iw0; };
   Run runs[kMaxPanel];
@@ -135,24 +154,33 @@ inline __attribute__((always_inline)) void col2im_add_impl(T* dx, const T* tile,
     if (++oh == d.ho) oh = 0, ++img;
   }
   int64_t c = m0 / G.taps, tap = m0 % G.taps;
-  for (int64_t r = 0; r < mr; ++r) {
+  for (int64_t r = 0; r < mr;) {
     const int64_t di = (tap / d.kw) * d.dil_h, dj = (tap % d.kw) * d.dil_w;
     const T* src = tile + r * ldt;
+    const bool kernel_row = d.stride_w == 1 && d.kw > 1 && dj == 0 && r + d.kw <= mr;
     for (int k = 0; k < nruns; ++k) {
       const Run& run = runs[k];
       const int64_t ih = run.ih0 + di, iw0 = run.iw0 + dj;
       if (ih < 0 || ih >= d.h) continue;
+      T* plane_row = dx + ((run.img * d.c + g * G.cg + c) * d.h + ih) * d.w;
+      if (kernel_row) {
+        add_row(plane_row, src + run.t0, ldt, iw0, run.len, d.kw, d.dil_w, d.w);
+        continue;
+      }
       int64_t lo, hi;
       valid_span(iw0, d.stride_w, d.w, run.len, &lo, &hi);
       if (lo >= hi) continue;
-      T* __restrict out = dx + ((run.img * d.c + g * G.cg + c) * d.h + ih) * d.w + iw0 + lo * d.stride_w;
+      T* __restrict out = plane_row + iw0 + lo * d.stride_w;
       const T* __restrict s = src + run.t0 + lo;
       if (d.stride_w == 1)
         add(out, s, hi - lo);
       else
         for (int64_t u = 0; u < hi - lo; ++u) out[u * d.stride_w] += s[u];
     }
-    if (++tap == G.taps) tap = 0, ++c;
+    const int64_t step = kernel_row ? d.kw : 1;
+    r += step;
+    tap += step;
+    if (tap == G.taps) tap = 0, ++c;
   }
 }
 
@@ -432,7 +460,35 @@ __attribute__((target("avx512f"))) void col2im_add_avx512(float* dx, const float
       _mm512_mask_storeu_ps(out + u, m, sum);
     }
   };
-  col2im_add_impl(dx, tile, ldt, G, g, m0, n0, mr, nr, add);
+  // add_kernel_row 16 columns at a time, each tap's lanes selected by a mask (input columns in the tap's
+  // valid range, found by vector compares).
+  auto add_row = [](float* dx_row, const float* src, int64_t ldt, int64_t iw0, int64_t len, int64_t kw, int64_t dil,
+                    int64_t w) __attribute__((target("avx512f"))) {
+    constexpr int64_t kMaxTaps = 16;
+    if (kw > kMaxTaps || w > INT32_MAX) return add_kernel_row(dx_row, src, ldt, iw0, len, kw, dil, w);
+    const int64_t lo = std::max<int64_t>(iw0, 0), hi = std::min(iw0 + (kw - 1) * dil + len, w);
+    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    __m512i first[kMaxTaps], end[kMaxTaps];  // tap j's valid input columns: [first, end)
+    for (int64_t j = 0; j < kw; ++j) {
+      first[j] = _mm512_set1_epi32(static_cast<int>(std::max<int64_t>(iw0 + j * dil, 0)));
+      end[j] = _mm512_set1_epi32(static_cast<int>(std::min(iw0 + j * dil + len, w)));
+    }
+    for (int64_t v = lo; v < hi; v += 16) {
+      const __m512i col = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(v)), iota);
+      __m512 sum = _mm512_setzero_ps();
+      for (int64_t j = 0; j < kw; ++j) {
+        const __mmask16 mj = _mm512_mask_cmplt_epi32_mask(_mm512_cmpge_epi32_mask(col, first[j]), col, end[j]);
+        sum = _mm512_add_ps(sum, _mm512_maskz_loadu_ps(mj, src + j * ldt + (v - iw0 - j * dil)));
+      }
+      if (v + 16 <= hi)  // (masked stores do not forward to later loads of the same row)
+        _mm512_storeu_ps(dx_row + v, _mm512_add_ps(_mm512_loadu_ps(dx_row + v), sum));
+      else {
+        const __mmask16 tail = static_cast<__mmask16>((1u << (hi - v)) - 1);
+        _mm512_mask_storeu_ps(dx_row + v, tail, _mm512_add_ps(_mm512_maskz_loadu_ps(tail, dx_row + v), sum));
+      }
+    }
+  };
+  col2im_add_impl(dx, tile, ldt, G, g, m0, n0, mr, nr, add, add_row);
 }
 
 #pragma GCC diagnostic pop
@@ -474,7 +530,7 @@ void col2im_add(T* dx, const T* tile, int64_t ldt, const Geometry& G, int64_t g,
     if (avx512_float()) return col2im_add_avx512(dx, tile, ldt, G, g, m0, n0, mr, nr);
   }
 #endif
-  col2im_add_impl(dx, tile, ldt, G, g, m0, n0, mr, nr, add_span<T>);
+  col2im_add_impl(dx, tile, ldt, G, g, m0, n0, mr, nr, add_span<T>, add_kernel_row<T>);
 }
 
 template <class T>

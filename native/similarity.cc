@@ -116,113 +116,156 @@ struct Transform {
 
 #if defined(__x86_64__) || defined(_M_X64)
 // AVX-512, 16 columns per vector. Spatial form with K ≤ 25 taps: a channel's K patch (or gradient) rows
-// are held in registers, two channels at a time when K ≤ 12, so each load of M serves both.
+// are held in registers, two channels at a time when K ≤ 12, so each load of M serves both. Those arrays
+// are registers only when K is a compile-time constant (KT; the loops over taps then unroll fully), so the
+// common kernels (3×3, 5×5) get their own instances; KT = 0 takes K at run time, the arrays on the stack.
 constexpr int64_t kMaxRegisterTaps = 25;
 
-__attribute__((target("avx512f"))) void forward_avx512(float* p, int64_t ld, const float* mt, int64_t ldm, int64_t nch,
-                                                         int64_t K, bool spatial, int64_t lanes) {
-  // Channel by channel (two at a time), each row walked in order; the columns of M these lanes use stay
-  // in L1 for every channel.
-  if (!spatial) {
-    for (int64_t c = 0; c < nch; ++c)
-      for (int64_t a = 0; a < K; ++a) {
-        float* q = p + (c * K + a) * ld;
-        const float* ma = mt + a * ldm;
-        for (int64_t t = 0; t < lanes; t += 16)
-          _mm512_storeu_ps(q + t, _mm512_mul_ps(_mm512_loadu_ps(q + t), _mm512_loadu_ps(ma + t)));
-      }
-    return;
-  }
-  __m512 pv[2][kMaxRegisterTaps];
-  const int64_t step = K <= 12 ? 2 : 1;
+template <int KT>
+__attribute__((target("avx512f"))) void spatial_forward_avx512(float* p, int64_t ld, const float* mt, int64_t ldm,
+                                                                 int64_t nch, int64_t k, int64_t lanes) {
+  constexpr int kRows = KT ? KT : kMaxRegisterTaps, kStep = KT == 0 || KT <= 12 ? 2 : 1;
+  const int64_t K = KT ? KT : k, step = K <= 12 ? kStep : 1;
+  __m512 pv[kStep][kRows];
   for (int64_t c = 0; c < nch; c += step) {
-    const int64_t pair = std::min(step, nch - c);
+    const bool pair = step == 2 && c + 1 < nch;
     for (int64_t t = 0; t < lanes; t += 16) {
-      for (int64_t u = 0; u < pair; ++u)
-        for (int64_t b = 0; b < K; ++b) pv[u][b] = _mm512_loadu_ps(p + ((c + u) * K + b) * ld + t);
+#pragma GCC unroll 25
+      for (int64_t b = 0; b < K; ++b) pv[0][b] = _mm512_loadu_ps(p + (c * K + b) * ld + t);
+      if (pair)
+#pragma GCC unroll 25
+        for (int64_t b = 0; b < K; ++b) pv[kStep - 1][b] = _mm512_loadu_ps(p + ((c + 1) * K + b) * ld + t);
+#pragma GCC unroll 1
       for (int64_t a = 0; a < K; ++a) {
         const float* ma = mt + a * K * ldm + t;
         __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+#pragma GCC unroll 25
         for (int64_t b = 0; b < K; ++b) {
           const __m512 mab = _mm512_loadu_ps(ma + b * ldm);
           acc0 = _mm512_fmadd_ps(mab, pv[0][b], acc0);
-          if (pair == 2) acc1 = _mm512_fmadd_ps(mab, pv[1][b], acc1);
+          if (pair) acc1 = _mm512_fmadd_ps(mab, pv[kStep - 1][b], acc1);
         }
         _mm512_storeu_ps(p + (c * K + a) * ld + t, acc0);
-        if (pair == 2) _mm512_storeu_ps(p + ((c + 1) * K + a) * ld + t, acc1);
+        if (pair) _mm512_storeu_ps(p + ((c + 1) * K + a) * ld + t, acc1);
       }
     }
   }
 }
 
-__attribute__((target("avx512f"))) void adjoint_avx512(const float* mt, const float* p, const float* g, float* dm,
-                                                         float* dp, int64_t nch, int64_t K, bool spatial, int64_t ld,
-                                                         int64_t lanes) {
-  if (!spatial) {
-    // Row by row: dm[a] for up to 128 columns in registers across the channels.
-    for (int64_t a = 0; a < K; ++a)
-      for (int64_t t0 = 0; t0 < lanes; t0 += 128) {
-        const int64_t nv = std::min<int64_t>(8, (lanes - t0) / 16);
-        __m512 acc[8], ma[8];
-        for (int64_t v = 0; v < nv; ++v) {
-          acc[v] = _mm512_setzero_ps();
-          ma[v] = _mm512_loadu_ps(mt + a * ld + t0 + 16 * v);
-        }
-        for (int64_t c = 0; c < nch; ++c) {
-          const int64_t at = (c * K + a) * ld + t0;
-          for (int64_t v = 0; v < nv; ++v) {
-            const __m512 ga = _mm512_loadu_ps(g + at + 16 * v);
-            acc[v] = _mm512_fmadd_ps(ga, _mm512_loadu_ps(p + at + 16 * v), acc[v]);
-            if (dp) _mm512_storeu_ps(dp + at + 16 * v, _mm512_mul_ps(ma[v], ga));
-          }
-        }
-        if (dm)
-          for (int64_t v = 0; v < nv; ++v) {
-            float* q = dm + a * ld + t0 + 16 * v;
-            _mm512_storeu_ps(q, _mm512_add_ps(_mm512_loadu_ps(q), acc[v]));
-          }
-      }
-    return;
-  }
-  __m512 v[2][kMaxRegisterTaps];
-  const int64_t step = K <= 12 ? 2 : 1;
+template <int KT>
+__attribute__((target("avx512f"))) void spatial_adjoint_avx512(const float* mt, const float* p, const float* g,
+                                                                 float* dm, float* dp, int64_t nch, int64_t k,
+                                                                 int64_t ld, int64_t lanes) {
+  constexpr int kRows = KT ? KT : kMaxRegisterTaps, kStep = KT == 0 || KT <= 12 ? 2 : 1;
+  const int64_t K = KT ? KT : k, step = K <= 12 ? kStep : 1;
+  __m512 v[kStep][kRows];
   for (int64_t t = 0; t < lanes; t += 16) {
     // dm rows a, a+1 (step 2) in registers across all channels: acc[u][b] += g[c, a+u]·p[c, b].
     if (dm)
       for (int64_t a = 0; a < K; a += step) {
-        const int64_t pair = std::min(step, K - a);
-        for (int64_t u = 0; u < pair; ++u)
-          for (int64_t b = 0; b < K; ++b) v[u][b] = _mm512_loadu_ps(dm + ((a + u) * K + b) * ld + t);
+        const bool pair = step == 2 && a + 1 < K;
+#pragma GCC unroll 25
+        for (int64_t b = 0; b < K; ++b) v[0][b] = _mm512_loadu_ps(dm + (a * K + b) * ld + t);
+        if (pair)
+#pragma GCC unroll 25
+          for (int64_t b = 0; b < K; ++b) v[kStep - 1][b] = _mm512_loadu_ps(dm + ((a + 1) * K + b) * ld + t);
         for (int64_t c = 0; c < nch; ++c) {
           const __m512 g0 = _mm512_loadu_ps(g + (c * K + a) * ld + t);
-          const __m512 g1 = pair == 2 ? _mm512_loadu_ps(g + (c * K + a + 1) * ld + t) : g0;
+          const __m512 g1 = pair ? _mm512_loadu_ps(g + (c * K + a + 1) * ld + t) : g0;
+#pragma GCC unroll 25
           for (int64_t b = 0; b < K; ++b) {
             const __m512 pb = _mm512_loadu_ps(p + (c * K + b) * ld + t);
             v[0][b] = _mm512_fmadd_ps(g0, pb, v[0][b]);
-            if (pair == 2) v[1][b] = _mm512_fmadd_ps(g1, pb, v[1][b]);
+            if (pair) v[kStep - 1][b] = _mm512_fmadd_ps(g1, pb, v[kStep - 1][b]);
           }
         }
-        for (int64_t u = 0; u < pair; ++u)
-          for (int64_t b = 0; b < K; ++b) _mm512_storeu_ps(dm + ((a + u) * K + b) * ld + t, v[u][b]);
+#pragma GCC unroll 25
+        for (int64_t b = 0; b < K; ++b) _mm512_storeu_ps(dm + (a * K + b) * ld + t, v[0][b]);
+        if (pair)
+#pragma GCC unroll 25
+          for (int64_t b = 0; b < K; ++b) _mm512_storeu_ps(dm + ((a + 1) * K + b) * ld + t, v[kStep - 1][b]);
       }
     // dp for channels c, c+1: their gradient rows in registers, each load of M serving both.
     if (dp)
       for (int64_t c = 0; c < nch; c += step) {
-        const int64_t pair = std::min(step, nch - c);
-        for (int64_t u = 0; u < pair; ++u)
-          for (int64_t a = 0; a < K; ++a) v[u][a] = _mm512_loadu_ps(g + ((c + u) * K + a) * ld + t);
+        const bool pair = step == 2 && c + 1 < nch;
+#pragma GCC unroll 25
+        for (int64_t a = 0; a < K; ++a) v[0][a] = _mm512_loadu_ps(g + (c * K + a) * ld + t);
+        if (pair)
+#pragma GCC unroll 25
+          for (int64_t a = 0; a < K; ++a) v[kStep - 1][a] = _mm512_loadu_ps(g + ((c + 1) * K + a) * ld + t);
+#pragma GCC unroll 1
         for (int64_t b = 0; b < K; ++b) {
           __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+#pragma GCC unroll 25
           for (int64_t a = 0; a < K; ++a) {
             const __m512 mab = _mm512_loadu_ps(mt + (a * K + b) * ld + t);
             acc0 = _mm512_fmadd_ps(mab, v[0][a], acc0);
-            if (pair == 2) acc1 = _mm512_fmadd_ps(mab, v[1][a], acc1);
+            if (pair) acc1 = _mm512_fmadd_ps(mab, v[kStep - 1][a], acc1);
           }
           _mm512_storeu_ps(dp + (c * K + b) * ld + t, acc0);
-          if (pair == 2) _mm512_storeu_ps(dp + ((c + 1) * K + b) * ld + t, acc1);
+          if (pair) _mm512_storeu_ps(dp + ((c + 1) * K + b) * ld + t, acc1);
         }
       }
   }
+}
+
+// Diagonal adjoint over NV vectors of columns from t0: dm[a] for those columns in registers across the
+// channels.
+template <int NV>
+__attribute__((target("avx512f"))) void diagonal_adjoint_avx512(const float* mt, const float* p, const float* g,
+                                                                  float* dm, float* dp, int64_t nch, int64_t K,
+                                                                  int64_t ld, int64_t t0) {
+  for (int64_t a = 0; a < K; ++a) {
+    __m512 acc[NV], ma[NV];
+    for (int v = 0; v < NV; ++v) {
+      acc[v] = _mm512_setzero_ps();
+      ma[v] = _mm512_loadu_ps(mt + a * ld + t0 + 16 * v);
+    }
+    for (int64_t c = 0; c < nch; ++c) {
+      const int64_t at = (c * K + a) * ld + t0;
+      for (int v = 0; v < NV; ++v) {
+        const __m512 ga = _mm512_loadu_ps(g + at + 16 * v);
+        acc[v] = _mm512_fmadd_ps(ga, _mm512_loadu_ps(p + at + 16 * v), acc[v]);
+        if (dp) _mm512_storeu_ps(dp + at + 16 * v, _mm512_mul_ps(ma[v], ga));
+      }
+    }
+    if (dm)
+      for (int v = 0; v < NV; ++v) {
+        float* q = dm + a * ld + t0 + 16 * v;
+        _mm512_storeu_ps(q, _mm512_add_ps(_mm512_loadu_ps(q), acc[v]));
+      }
+  }
+}
+
+__attribute__((target("avx512f"))) void forward_avx512(float* p, int64_t ld, const float* mt, int64_t ldm, int64_t nch,
+                                                         int64_t K, bool spatial, int64_t lanes) {
+  if (spatial) {
+    if (K == 9) return spatial_forward_avx512<9>(p, ld, mt, ldm, nch, K, lanes);
+    if (K == 25) return spatial_forward_avx512<25>(p, ld, mt, ldm, nch, K, lanes);
+    return spatial_forward_avx512<0>(p, ld, mt, ldm, nch, K, lanes);
+  }
+  // Channel by channel, each row walked in order; the columns of M these lanes use stay in L1.
+  for (int64_t c = 0; c < nch; ++c)
+    for (int64_t a = 0; a < K; ++a) {
+      float* q = p + (c * K + a) * ld;
+      const float* ma = mt + a * ldm;
+      for (int64_t t = 0; t < lanes; t += 16)
+        _mm512_storeu_ps(q + t, _mm512_mul_ps(_mm512_loadu_ps(q + t), _mm512_loadu_ps(ma + t)));
+    }
+}
+
+__attribute__((target("avx512f"))) void adjoint_avx512(const float* mt, const float* p, const float* g, float* dm,
+                                                         float* dp, int64_t nch, int64_t K, bool spatial, int64_t ld,
+                                                         int64_t lanes) {
+  if (spatial) {
+    if (K == 9) return spatial_adjoint_avx512<9>(mt, p, g, dm, dp, nch, K, ld, lanes);
+    if (K == 25) return spatial_adjoint_avx512<25>(mt, p, g, dm, dp, nch, K, ld, lanes);
+    return spatial_adjoint_avx512<0>(mt, p, g, dm, dp, nch, K, ld, lanes);
+  }
+  int64_t t0 = 0;
+  for (; t0 + 64 <= lanes; t0 += 64) diagonal_adjoint_avx512<4>(mt, p, g, dm, dp, nch, K, ld, t0);
+  for (; t0 < lanes; t0 += 16) diagonal_adjoint_avx512<1>(mt, p, g, dm, dp, nch, K, ld, t0);
 }
 
 __attribute__((target("avx2,fma"))) void forward_avx2(float* p, int64_t ld, const float* mt, int64_t ldm, int64_t nch,
@@ -361,13 +404,14 @@ void backward_input_and_m(const Similarity& S, const T* x, const T* w, const T* 
   const ns_conv2d_desc& d = G.d;
   const gemm::MicroKernel<T>& uk = gemm::kernel<T>();
   const int64_t MR = uk.mr, NR = uk.nr, F = d.f, K = G.taps;
-  // Columns per tile (a multiple of 16): the packed dY tile stays within about 32 KiB.
-  const int64_t tile = std::clamp<int64_t>((8192 / F) / 16 * 16, 16, 2 * NR);
   // Channels per chunk: a whole number of MR-row panels of dX̃, at most about 128 rows.
   int64_t chunk = 1;
   while ((chunk * K) % MR) ++chunk;
   while (chunk * 2 * K <= 128 && chunk * 2 <= d.c) chunk *= 2;
   chunk = std::min(chunk, d.c);
+  // Columns per tile (a multiple of 16): the packed dY tile, which every chunk reads, stays within about
+  // 32 KiB; with one chunk it is read once, and longer tiles stream dy in longer runs.
+  const int64_t tile = chunk == d.c ? 192 : std::clamp<int64_t>((8192 / F) / 16 * 16, 16, 2 * NR);
   // Bands of output rows; bands of one parity never write the same dx element (see the file comment).
   const int threads = pool_size();
   const int64_t min_band = std::max<int64_t>(1, ((d.kh - 1) * d.dil_h) / d.stride_h);
@@ -400,10 +444,12 @@ void backward_input_and_m(const Similarity& S, const T* x, const T* w, const T* 
           const int64_t width = std::min(tile, col_end - col0), lanes = gemm::round_up(width, 16);
           gather_m(mt, tile, m, S, col0, width);
           if (dm) std::fill(dmt, dmt + mt_size, T(0));
-          // dY for the tile (rows f, columns in one image), packed once for all chunks: its rows are a
-          // plane apart in dy, which the kernels would read with cache-set conflicts.
+          // dY for the tile (rows f, columns in one image): read in place by a single chunk (unless the
+          // kernels' reads past its last column would leave dy); packed once for several, since its rows
+          // are a plane apart in dy, which the kernels would read with cache-set conflicts.
           const T* dyt = dy + img * F * G.plane + (col0 - img * G.plane);
-          gemm::pack_b_strided(bbuf, dyt, G.plane, int64_t(1), 0, F, 0, width, static_cast<int>(NR));
+          const bool in_place = chunk == d.c && (dyt - dy) + (F - 1) * G.plane + gemm::round_up(width, uk.vw) <= d.n * F * G.plane;
+          if (!in_place) gemm::pack_b_strided(bbuf, dyt, G.plane, int64_t(1), 0, F, 0, width, static_cast<int>(NR));
           for (int64_t c0 = 0; c0 < d.c; c0 += chunk) {
             const int64_t c1 = std::min(d.c, c0 + chunk), row0 = c0 * K, rows = (c1 - c0) * K;
             gemm::gemm_blocked<T>(
@@ -412,7 +458,8 @@ void backward_input_and_m(const Similarity& S, const T* x, const T* w, const T* 
                   return gemm::APanels<T>{w + k0 * G.k + i0, MR, 1, G.k};
                 },
                 [&](T*, int64_t k0, int64_t, int64_t n0, int64_t) {
-                  return gemm::BPanels<T>{bbuf + n0 * F + k0 * NR, NR * F, NR};
+                  return in_place ? gemm::BPanels<T>{dyt + k0 * G.plane + n0, NR, G.plane}
+                                  : gemm::BPanels<T>{bbuf + n0 * F + k0 * NR, NR * F, NR};
                 },
                 TileView<T>{xt, tile, row0}, 0, nullptr, nullptr, bbuf);
             conv::pack_patches(pt, x, G, 0, row0, rows, col0, width, tile);

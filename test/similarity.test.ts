@@ -152,6 +152,9 @@ describe('similarityConv2d gradients at sizes that cross tiles, channel chunks, 
   const cases: Case[] = [
     { name: '3×3 pad 1', x: [3, 40, 9, 11], w: [20, 40, 3, 3], attrs: { padding: 1 } },
     { name: 'stride 2, dilation 2, 3×2', x: [1, 17, 12, 13], w: [9, 17, 3, 2], attrs: { padding: 2, stride: 2, dilation: 2 } },
+    { name: 'dilation 2, smaller output', x: [2, 9, 11, 12], w: [7, 9, 3, 3], attrs: { padding: 1, dilation: 2 } },
+    // One channel chunk (dY read in place), several tiles per image, a 5×5 kernel.
+    { name: '3 channels, 5×5', x: [2, 3, 19, 23], w: [6, 3, 5, 5], attrs: { padding: 2 } },
   ];
   for (const form of ['dynamic-diagonal', 'dynamic-spatial'] as Form[])
     for (const cs of cases)
