@@ -16,6 +16,7 @@
 #include <atomic>
 #include <cstring>
 #include <vector>
+#include <cstdlib>
 
 #include "conv2d_direct.h"
 #include "conv2d_gemm.h"
@@ -51,7 +52,8 @@ void gather_m(T* out, int64_t ld, const T* m, const Similarity& S, int64_t col0,
 // columns:
 //   forward:  p[c,a] ← Σ_b M[a,b]·p[c,b] in place (spatial) or p[c,a] ← m[a]·p[c,a] (diagonal)
 //   adjoint:  dm[a,b] += Σ_c g[c,a]·p[c,b] and dp[c,b] = Σ_a M[a,b]·g[c,a] (spatial; diagonal:
-//             dm[a] += Σ_c g[c,a]·p[c,a], dp[c,a] = m[a]·g[c,a]), g = dX̃; dm or dp may be null.
+//             dm[a] += Σ_c g[c,a]·p[c,a], dp[c,a] = m[a]·g[c,a]), g = dX̃; dm may be null; dp (when
+//             to_dp) overwrites g.
 // The loops run 16 columns at a time over all the channels, so that those columns of M (K·K rows) stay in
 // L1 while every channel uses them. Portable code here; vector code below.
 template <class T>
@@ -81,20 +83,23 @@ struct Transform {
       }
     }
   }
-  static inline __attribute__((always_inline)) void adjoint(const T* mt, const T* p, const T* g, T* dm, T* dp,
+  static inline __attribute__((always_inline)) void adjoint(const T* mt, const T* p, T* g, T* dm, bool to_dp,
                                                             int64_t nch, int64_t K, bool spatial, int64_t ld,
                                                             int64_t lanes) {
+    thread_local std::vector<T> copy;  // one channel's K gradient rows, 16 columns of them
+    copy.resize(static_cast<size_t>(K * 16));
+    T* src = copy.data();
     for (int64_t t0 = 0; t0 < lanes; t0 += 16) {
       const int64_t n = std::min<int64_t>(16, lanes - t0);
       for (int64_t c = 0; c < nch; ++c) {
         const T* pc = p + c * K * ld + t0;
-        const T* gc = g + c * K * ld + t0;
-        T* dpc = dp ? dp + c * K * ld + t0 : nullptr;
+        T* gc = g + c * K * ld + t0;
         if (!spatial) {
           for (int64_t a = 0; a < K; ++a)
             for (int64_t t = 0; t < n; ++t) {
-              if (dm) dm[a * ld + t0 + t] += gc[a * ld + t] * pc[a * ld + t];
-              if (dpc) dpc[a * ld + t] = mt[a * ld + t0 + t] * gc[a * ld + t];
+              const T ga = gc[a * ld + t];
+              if (dm) dm[a * ld + t0 + t] += ga * pc[a * ld + t];
+              if (to_dp) gc[a * ld + t] = mt[a * ld + t0 + t] * ga;
             }
           continue;
         }
@@ -102,13 +107,15 @@ struct Transform {
           for (int64_t a = 0; a < K; ++a)
             for (int64_t b = 0; b < K; ++b)
               for (int64_t t = 0; t < n; ++t) dm[(a * K + b) * ld + t0 + t] += gc[a * ld + t] * pc[b * ld + t];
-        if (dpc)
-          for (int64_t b = 0; b < K; ++b) {
-            T acc[16] = {};
-            for (int64_t a = 0; a < K; ++a)
-              for (int64_t t = 0; t < n; ++t) acc[t] += mt[(a * K + b) * ld + t0 + t] * gc[a * ld + t];
-            for (int64_t t = 0; t < n; ++t) dpc[b * ld + t] = acc[t];
-          }
+        if (!to_dp) continue;
+        for (int64_t a = 0; a < K; ++a)
+          for (int64_t t = 0; t < n; ++t) src[a * 16 + t] = gc[a * ld + t];
+        for (int64_t b = 0; b < K; ++b) {
+          T acc[16] = {};
+          for (int64_t a = 0; a < K; ++a)
+            for (int64_t t = 0; t < n; ++t) acc[t] += mt[(a * K + b) * ld + t0 + t] * src[a * 16 + t];
+          for (int64_t t = 0; t < n; ++t) gc[b * ld + t] = acc[t];
+        }
       }
     }
   }
@@ -153,9 +160,9 @@ __attribute__((target("avx512f"))) void spatial_forward_avx512(float* p, int64_t
 }
 
 template <int KT>
-__attribute__((target("avx512f"))) void spatial_adjoint_avx512(const float* mt, const float* p, const float* g,
-                                                                 float* dm, float* dp, int64_t nch, int64_t k,
-                                                                 int64_t ld, int64_t lanes) {
+__attribute__((target("avx512f"))) void spatial_adjoint_avx512(const float* mt, const float* p, float* g, float* dm,
+                                                                 bool to_dp, int64_t nch, int64_t k, int64_t ld,
+                                                                 int64_t lanes) {
   constexpr int kRows = KT ? KT : kMaxRegisterTaps, kStep = KT == 0 || KT <= 12 ? 2 : 1;
   const int64_t K = KT ? KT : k, step = K <= 12 ? kStep : 1;
   __m512 v[kStep][kRows];
@@ -185,8 +192,9 @@ __attribute__((target("avx512f"))) void spatial_adjoint_avx512(const float* mt, 
 #pragma GCC unroll 25
           for (int64_t b = 0; b < K; ++b) _mm512_storeu_ps(dm + ((a + 1) * K + b) * ld + t, v[kStep - 1][b]);
       }
-    // dp for channels c, c+1: their gradient rows in registers, each load of M serving both.
-    if (dp)
+    // dp for channels c, c+1: their gradient rows in registers (so dp may overwrite them), each load of M
+    // serving both.
+    if (to_dp)
       for (int64_t c = 0; c < nch; c += step) {
         const bool pair = step == 2 && c + 1 < nch;
 #pragma GCC unroll 25
@@ -203,8 +211,8 @@ __attribute__((target("avx512f"))) void spatial_adjoint_avx512(const float* mt, 
             acc0 = _mm512_fmadd_ps(mab, v[0][a], acc0);
             if (pair) acc1 = _mm512_fmadd_ps(mab, v[kStep - 1][a], acc1);
           }
-          _mm512_storeu_ps(dp + (c * K + b) * ld + t, acc0);
-          if (pair) _mm512_storeu_ps(dp + ((c + 1) * K + b) * ld + t, acc1);
+          _mm512_storeu_ps(g + (c * K + b) * ld + t, acc0);
+          if (pair) _mm512_storeu_ps(g + ((c + 1) * K + b) * ld + t, acc1);
         }
       }
   }
@@ -213,9 +221,9 @@ __attribute__((target("avx512f"))) void spatial_adjoint_avx512(const float* mt, 
 // Diagonal adjoint over NV vectors of columns from t0: dm[a] for those columns in registers across the
 // channels.
 template <int NV>
-__attribute__((target("avx512f"))) void diagonal_adjoint_avx512(const float* mt, const float* p, const float* g,
-                                                                  float* dm, float* dp, int64_t nch, int64_t K,
-                                                                  int64_t ld, int64_t t0) {
+__attribute__((target("avx512f"))) void diagonal_adjoint_avx512(const float* mt, const float* p, float* g, float* dm,
+                                                                  bool to_dp, int64_t nch, int64_t K, int64_t ld,
+                                                                  int64_t t0) {
   for (int64_t a = 0; a < K; ++a) {
     __m512 acc[NV], ma[NV];
     for (int v = 0; v < NV; ++v) {
@@ -227,7 +235,7 @@ __attribute__((target("avx512f"))) void diagonal_adjoint_avx512(const float* mt,
       for (int v = 0; v < NV; ++v) {
         const __m512 ga = _mm512_loadu_ps(g + at + 16 * v);
         acc[v] = _mm512_fmadd_ps(ga, _mm512_loadu_ps(p + at + 16 * v), acc[v]);
-        if (dp) _mm512_storeu_ps(dp + at + 16 * v, _mm512_mul_ps(ma[v], ga));
+        if (to_dp) _mm512_storeu_ps(g + at + 16 * v, _mm512_mul_ps(ma[v], ga));
       }
     }
     if (dm)
@@ -255,17 +263,17 @@ __attribute__((target("avx512f"))) void forward_avx512(float* p, int64_t ld, con
     }
 }
 
-__attribute__((target("avx512f"))) void adjoint_avx512(const float* mt, const float* p, const float* g, float* dm,
-                                                         float* dp, int64_t nch, int64_t K, bool spatial, int64_t ld,
+__attribute__((target("avx512f"))) void adjoint_avx512(const float* mt, const float* p, float* g, float* dm,
+                                                         bool to_dp, int64_t nch, int64_t K, bool spatial, int64_t ld,
                                                          int64_t lanes) {
   if (spatial) {
-    if (K == 9) return spatial_adjoint_avx512<9>(mt, p, g, dm, dp, nch, K, ld, lanes);
-    if (K == 25) return spatial_adjoint_avx512<25>(mt, p, g, dm, dp, nch, K, ld, lanes);
-    return spatial_adjoint_avx512<0>(mt, p, g, dm, dp, nch, K, ld, lanes);
+    if (K == 9) return spatial_adjoint_avx512<9>(mt, p, g, dm, to_dp, nch, K, ld, lanes);
+    if (K == 25) return spatial_adjoint_avx512<25>(mt, p, g, dm, to_dp, nch, K, ld, lanes);
+    return spatial_adjoint_avx512<0>(mt, p, g, dm, to_dp, nch, K, ld, lanes);
   }
   int64_t t0 = 0;
-  for (; t0 + 64 <= lanes; t0 += 64) diagonal_adjoint_avx512<4>(mt, p, g, dm, dp, nch, K, ld, t0);
-  for (; t0 < lanes; t0 += 16) diagonal_adjoint_avx512<1>(mt, p, g, dm, dp, nch, K, ld, t0);
+  for (; t0 + 64 <= lanes; t0 += 64) diagonal_adjoint_avx512<4>(mt, p, g, dm, to_dp, nch, K, ld, t0);
+  for (; t0 < lanes; t0 += 16) diagonal_adjoint_avx512<1>(mt, p, g, dm, to_dp, nch, K, ld, t0);
 }
 
 __attribute__((target("avx2,fma"))) void forward_avx2(float* p, int64_t ld, const float* mt, int64_t ldm, int64_t nch,
@@ -273,10 +281,9 @@ __attribute__((target("avx2,fma"))) void forward_avx2(float* p, int64_t ld, cons
   Transform<float>::forward(p, ld, mt, ldm, nch, K, spatial, lanes);
 }
 
-__attribute__((target("avx2,fma"))) void adjoint_avx2(const float* mt, const float* p, const float* g, float* dm,
-                                                      float* dp, int64_t nch, int64_t K, bool spatial, int64_t ld,
-                                                      int64_t lanes) {
-  Transform<float>::adjoint(mt, p, g, dm, dp, nch, K, spatial, ld, lanes);
+__attribute__((target("avx2,fma"))) void adjoint_avx2(const float* mt, const float* p, float* g, float* dm, bool to_dp,
+                                                      int64_t nch, int64_t K, bool spatial, int64_t ld, int64_t lanes) {
+  Transform<float>::adjoint(mt, p, g, dm, to_dp, nch, K, spatial, ld, lanes);
 }
 
 // The vector ISA of the GEMM micro-kernel, and whether the AVX-512 code applies (K ≤ 25 taps; row strides
@@ -303,16 +310,16 @@ void transform_forward(T* p, int64_t ld, const T* mt, int64_t ldm, int64_t nch, 
 }
 
 template <class T>
-void transform_adjoint(const T* mt, const T* p, const T* g, T* dm, T* dp, int64_t nch, const Similarity& S, int64_t ld,
+void transform_adjoint(const T* mt, const T* p, T* g, T* dm, bool to_dp, int64_t nch, const Similarity& S, int64_t ld,
                        int64_t lanes) {
 #if defined(__x86_64__) || defined(_M_X64)
   if constexpr (std::is_same_v<T, float>) {
     const gemm::Isa isa = isa_for(S.G.taps, ld, ld, lanes);
-    if (isa == gemm::Isa::avx512) return adjoint_avx512(mt, p, g, dm, dp, nch, S.G.taps, S.spatial, ld, lanes);
-    if (isa == gemm::Isa::avx2) return adjoint_avx2(mt, p, g, dm, dp, nch, S.G.taps, S.spatial, ld, lanes);
+    if (isa == gemm::Isa::avx512) return adjoint_avx512(mt, p, g, dm, to_dp, nch, S.G.taps, S.spatial, ld, lanes);
+    if (isa == gemm::Isa::avx2) return adjoint_avx2(mt, p, g, dm, to_dp, nch, S.G.taps, S.spatial, ld, lanes);
   }
 #endif
-  Transform<T>::adjoint(mt, p, g, dm, dp, nch, S.G.taps, S.spatial, ld, lanes);
+  Transform<T>::adjoint(mt, p, g, dm, to_dp, nch, S.G.taps, S.spatial, ld, lanes);
 }
 
 // X̃ as the B operand of the forward product (conv::forward_gemm): the patches packed in NR-column panels,
@@ -409,9 +416,11 @@ void backward_input_and_m(const Similarity& S, const T* x, const T* w, const T* 
   while ((chunk * K) % MR) ++chunk;
   while (chunk * 2 * K <= 128 && chunk * 2 <= d.c) chunk *= 2;
   chunk = std::min(chunk, d.c);
-  // Columns per tile (a multiple of 16): the packed dY tile, which every chunk reads, stays within about
-  // 32 KiB; with one chunk it is read once, and longer tiles stream dy in longer runs.
-  const int64_t tile = chunk == d.c ? 192 : std::clamp<int64_t>((8192 / F) / 16 * 16, 16, 2 * NR);
+  // Columns per tile (a multiple of 16), measured: long tiles (the dY tile, which every chunk reads, within
+  // about 144 KiB) have the fewest per-tile costs, but when W (read again for every tile) outgrows L2 it
+  // streams from further out, and dY must stay in L1 (about 32 KiB).
+  const int64_t dy_tile_bytes = int64_t(sizeof(T)) * G.k * F > (1 << 20) ? 32 << 10 : 144 << 10;
+  const int64_t tile = std::clamp<int64_t>((dy_tile_bytes / int64_t(sizeof(T)) / F) / 16 * 16, 16, 288);
   // Bands of output rows; bands of one parity never write the same dx element (see the file comment).
   const int threads = pool_size();
   const int64_t min_band = std::max<int64_t>(1, ((d.kh - 1) * d.dil_h) / d.stride_h);
@@ -423,7 +432,7 @@ void backward_input_and_m(const Similarity& S, const T* x, const T* w, const T* 
   if (dx) parallel_for(d.n * d.c * d.h * d.w, 1 << 16, [&](int64_t b, int64_t e) { std::fill(dx + b, dx + e, T(0)); });
   const gemm::Blocking blk{gemm::round_up(chunk * K, MR), F, tile};
   const int64_t b_size = tile * F, mt_size = S.mrows * tile, xt_size = chunk * K * tile;
-  const int64_t per_thread = b_size + 2 * mt_size + 3 * xt_size;
+  const int64_t per_thread = b_size + 2 * mt_size + 2 * xt_size;
   Scratch scratch(sizeof(T) * per_thread * threads);
   for (int parity = 0; parity < 2; ++parity) {
     const int64_t items = d.n * ((bands + 1 - parity) / 2);
@@ -433,9 +442,8 @@ void backward_input_and_m(const Similarity& S, const T* x, const T* w, const T* 
       T* bbuf = scratch.as<T>() + tid * per_thread;
       T* mt = bbuf + b_size;
       T* dmt = mt + mt_size;
-      T* xt = dmt + mt_size;
-      T* pt = xt + xt_size;   // the chunk's patch rows
-      T* dpt = pt + xt_size;  // their gradient
+      T* xt = dmt + mt_size;  // the chunk's dX̃, then its dP (transform_adjoint writes it in place)
+      T* pt = xt + xt_size;  // the chunk's patch rows
       for (int64_t item; (item = next.fetch_add(1)) < items;) {
         const int64_t img = item % d.n, band = 2 * (item / d.n) + parity;
         const int64_t r0 = band * band_rows, r1 = std::min(d.ho, r0 + band_rows);
@@ -464,8 +472,8 @@ void backward_input_and_m(const Similarity& S, const T* x, const T* w, const T* 
                 TileView<T>{xt, tile, row0}, 0, nullptr, nullptr, bbuf);
             conv::pack_patches(pt, x, G, 0, row0, rows, col0, width, tile);
             for (int64_t r = 0; r < rows; ++r) std::fill(pt + r * tile + width, pt + r * tile + lanes, T(0));
-            transform_adjoint(mt, pt, xt, dm ? dmt : nullptr, dx ? dpt : nullptr, c1 - c0, S, tile, lanes);
-            if (dx) conv::col2im_add(dx, dpt, tile, G, 0, row0, col0, rows, width);
+            transform_adjoint(mt, pt, xt, dm ? dmt : nullptr, dx != nullptr, c1 - c0, S, tile, lanes);
+            if (dx) conv::col2im_add(dx, xt, tile, G, 0, row0, col0, rows, width);  // xt now holds dP
           }
           if (dm)
             for (int64_t t = 0; t < width;) {
