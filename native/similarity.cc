@@ -404,9 +404,11 @@ struct TileView {
   void scatter(const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int) const {}  // tile() always succeeds
 };
 
-// dX̃ = Wᵀ·dY tile by tile, then dm and dx from it (see the file comment).
+// dX̃ = Wᵀ·dY tile by tile, then dm and dx from it (see the file comment). With dw, the weight gradient
+// comes from the same tiles: the chunk's patch rows, once the adjoint has used them, are transformed into
+// X̃ in place and dWᵀ += X̃ · dYᵀ goes into a per-thread copy, the copies summed into dw at the end.
 template <class T>
-void backward_input_and_m(const Similarity& S, const T* x, const T* w, const T* m, const T* dy, T* dx, T* dm) {
+void backward_fused(const Similarity& S, const T* x, const T* w, const T* m, const T* dy, T* dx, T* dm, T* dw) {
   const Geometry& G = S.G;
   const ns_conv2d_desc& d = G.d;
   const gemm::MicroKernel<T>& uk = gemm::kernel<T>();
@@ -431,9 +433,14 @@ void backward_input_and_m(const Similarity& S, const T* x, const T* w, const T* 
 
   if (dx) parallel_for(d.n * d.c * d.h * d.w, 1 << 16, [&](int64_t b, int64_t e) { std::fill(dx + b, dx + e, T(0)); });
   const gemm::Blocking blk{gemm::round_up(chunk * K, MR), F, tile};
+  // The weight gradient's product: rows of X̃ (read in place, row-major) times dYᵀ packed in panels of
+  // NRw filters (pack_dy_transposed), all of a tile's columns as its depth.
+  const int64_t NRw = gemm::panel_width(uk, F), dyt_size = dw ? gemm::round_up(F, NRw) * tile : 0;
+  const gemm::Blocking blk_w{gemm::round_up(chunk * K, MR), tile, gemm::round_up(F, NRw), NRw};
   const int64_t b_size = tile * F, mt_size = S.mrows * tile, xt_size = chunk * K * tile;
-  const int64_t per_thread = b_size + 2 * mt_size + 2 * xt_size;
-  Scratch scratch(sizeof(T) * per_thread * threads);
+  const int64_t per_thread = b_size + 2 * mt_size + 2 * xt_size + dyt_size, dwt_size = dw ? G.k * F : 0;
+  Scratch scratch(sizeof(T) * per_thread * threads), dwt(sizeof(T) * dwt_size * threads);
+  if (dw) parallel_for(dwt_size * threads, 1 << 16, [&](int64_t b, int64_t e) { std::fill(dwt.as<T>() + b, dwt.as<T>() + e, T(0)); });
   for (int parity = 0; parity < 2; ++parity) {
     const int64_t items = d.n * ((bands + 1 - parity) / 2);
     if (items == 0) continue;
@@ -443,7 +450,8 @@ void backward_input_and_m(const Similarity& S, const T* x, const T* w, const T* 
       T* mt = bbuf + b_size;
       T* dmt = mt + mt_size;
       T* xt = dmt + mt_size;  // the chunk's dX̃, then its dP (transform_adjoint writes it in place)
-      T* pt = xt + xt_size;  // the chunk's patch rows
+      T* pt = xt + xt_size;  // the chunk's patch rows, then (for dw) its X̃
+      T* dyt_w = pt + xt_size;  // the tile's dYᵀ (for dw)
       for (int64_t item; (item = next.fetch_add(1)) < items;) {
         const int64_t img = item % d.n, band = 2 * (item / d.n) + parity;
         const int64_t r0 = band * band_rows, r1 = std::min(d.ho, r0 + band_rows);
@@ -458,6 +466,7 @@ void backward_input_and_m(const Similarity& S, const T* x, const T* w, const T* 
           const T* dyt = dy + img * F * G.plane + (col0 - img * G.plane);
           const bool in_place = chunk == d.c && (dyt - dy) + (F - 1) * G.plane + gemm::round_up(width, uk.vw) <= d.n * F * G.plane;
           if (!in_place) gemm::pack_b_strided(bbuf, dyt, G.plane, int64_t(1), 0, F, 0, width, static_cast<int>(NR));
+          if (dw) conv::pack_dy_transposed(dyt_w, dy, G, 0, col0, width, 0, F, NRw);
           for (int64_t c0 = 0; c0 < d.c; c0 += chunk) {
             const int64_t c1 = std::min(d.c, c0 + chunk), row0 = c0 * K, rows = (c1 - c0) * K;
             gemm::gemm_blocked<T>(
@@ -474,6 +483,16 @@ void backward_input_and_m(const Similarity& S, const T* x, const T* w, const T* 
             for (int64_t r = 0; r < rows; ++r) std::fill(pt + r * tile + width, pt + r * tile + lanes, T(0));
             transform_adjoint(mt, pt, xt, dm ? dmt : nullptr, dx != nullptr, c1 - c0, S, tile, lanes);
             if (dx) conv::col2im_add(dx, xt, tile, G, 0, row0, col0, rows, width);  // xt now holds dP
+            if (dw) {
+              transform_forward(pt, tile, mt, tile, c1 - c0, S, lanes);
+              gemm::gemm_blocked<T>(
+                  blk_w, width, row0, row0 + rows, 0, F,
+                  [&](T*, int64_t i0, int64_t, int64_t k0, int64_t) {
+                    return gemm::APanels<T>{pt + (i0 - row0) * tile + k0, MR * tile, tile, 1};
+                  },
+                  [&](T*, int64_t, int64_t, int64_t, int64_t) { return gemm::BPanels<T>{dyt_w, NRw * width, NRw}; },
+                  gemm::DenseCView<T>{dwt.as<T>() + tid * dwt_size, F}, 1, nullptr, nullptr, nullptr);
+            }
           }
           if (dm)
             for (int64_t t = 0; t < width;) {
@@ -486,6 +505,11 @@ void backward_input_and_m(const Similarity& S, const T* x, const T* w, const T* 
       }
     });
   }
+  if (dw)  // dw[f, k] = Σ_threads dWᵀ[k, f]
+    parallel_for((G.k + 15) / 16, 4, [&](int64_t b, int64_t e) {
+      const int64_t k0 = b * 16, k1 = std::min(G.k, e * 16);
+      conv::transpose_sum(dw + k0, G.k, dwt.as<T>() + k0 * F, F, threads, dwt_size, k1 - k0, F);
+    });
 }
 
 template <class T>
@@ -493,10 +517,13 @@ void forward(const Similarity& S, const T* x, const T* w, const T* m, const T* b
   conv::forward_gemm(S.G, Weights<T>{w, S.G}, TransformedPatches<T>{x, m, S}, bias, y);
 }
 
+// The weight gradient goes with the other gradients (backward_fused) unless its per-thread copies would
+// outweigh half the output (large weights over small images), or it is the only one wanted.
 template <class T>
 void backward(const Similarity& S, const T* x, const T* w, const T* m, const T* dy, T* dx, T* dw, T* dm, T* dbias) {
   const Geometry& G = S.G;
-  if (dw) {
+  const bool fuse_dw = dw && (dx || dm) && pool_size() * G.k * G.d.f * 2 <= G.d.n * G.d.f * G.plane;
+  if (dw && !fuse_dw) {
     const TransformedPatchRows<T> rows{x, m, S};
     if (G.k < G.fg)
       conv::weight_grad_gemm_few_rows(G, rows, dy, dw, dbias);
@@ -505,7 +532,7 @@ void backward(const Similarity& S, const T* x, const T* w, const T* m, const T* 
   } else if (dbias) {
     conv::bias_grad(G, dy, dbias);
   }
-  if (dx || dm) backward_input_and_m(S, x, w, m, dy, dx, dm);
+  if (dx || dm) backward_fused(S, x, w, m, dy, dx, dm, fuse_dw ? dw : nullptr);
 }
 
 }  // namespace

@@ -155,6 +155,11 @@ describe('similarityConv2d gradients at sizes that cross tiles, channel chunks, 
     { name: 'dilation 2, smaller output', x: [2, 9, 11, 12], w: [7, 9, 3, 3], attrs: { padding: 1, dilation: 2 } },
     // One channel chunk (dY read in place), several tiles per image, a 5×5 kernel.
     { name: '3 channels, 5×5', x: [2, 3, 19, 23], w: [6, 3, 5, 5], attrs: { padding: 2 } },
+    // Weights small next to the output: dw comes from the same tiles (per-thread copies summed), over
+    // three channel chunks, the last one partial.
+    { name: 'weight gradient fused, 20 channels', x: [4, 20, 24, 26], w: [8, 20, 3, 3], attrs: { padding: 1 } },
+    // Weights large next to the output, fewer patch rows than filters: dw from its own product.
+    { name: 'fewer patch rows than filters', x: [1, 1, 6, 5], w: [12, 1, 3, 3], attrs: { padding: 1 } },
   ];
   for (const form of ['dynamic-diagonal', 'dynamic-spatial'] as Form[])
     for (const cs of cases)
