@@ -3,9 +3,12 @@
 //
 //   forward       y = W · X̃          conv::forward_gemm with a B operand that packs the patches with
 //                                    pack_patches and transforms each panel in place
-//   grad weight   dWᵀ = X̃ · dYᵀ      conv::weight_grad_gemm with A rows formed the same way
-//   grad input    dX̃ = Wᵀ · dY per column tile and channel chunk (W and dy read in place); then
-//   and grad m    dM_p = dX̃_p·P_pᵀ and dP_p = M_pᵀ·dX̃_p, added back into dx (col2im)
+//   backward      per column tile and channel chunk, in one pass (backward_fused):
+//                   dX̃ = Wᵀ · dY     (W and dy read in place)
+//                   dM_p = dX̃_p·P_pᵀ and dP_p = M_pᵀ·dX̃_p, added back into dx (col2im)
+//                   dWᵀ += X̃ · dYᵀ   (P_p transformed in place once used), into per-thread copies
+//   grad weight   alone, or when those copies would be large: conv::weight_grad_gemm with A rows formed
+//                 as in the forward
 //
 // Nothing of size N·Ho·Wo·C·K or N·Ho·Wo·K·F is ever stored: X̃ exists one packed block at a time and
 // dX̃ one tile at a time. Tiles that add into dx are grouped in bands of output rows processed in two
