@@ -120,17 +120,10 @@ void fold(bool spatial, int64_t rows, int64_t k, const T* w, const T* m, T* out)
   });
 }
 
+// One pass over chunks of rows: each chunk's dw rows, then its dm partial while the chunk is in cache.
+// The partials are summed per chunk in T, per thread in double, then across threads.
 template <class T>
 void fold_backward(bool spatial, int64_t rows, int64_t k, const T* w, const T* m, const T* dwf, T* dw, T* dm) {
-  if (dw) {
-    parallel_for(rows, kRowsPerChunk, [&](int64_t r0, int64_t r1) {
-      if (spatial) return fold_rows(r0, r1, k, dwf, m, dw, true);
-      for (int64_t r = r0; r < r1; ++r)
-        for (int64_t b = 0; b < k; ++b) dw[r * k + b] = dwf[r * k + b] * m[b];
-    });
-  }
-  if (!dm) return;
-  // Per-chunk partial sums in T, accumulated per thread in double, then across threads.
   const int64_t entries = spatial ? k * k : k;
   const int threads = static_cast<int>(std::min<int64_t>(pool_size(), (rows + kRowsPerChunk - 1) / kRowsPerChunk));
   std::vector<double> totals(static_cast<size_t>(entries * std::max(threads, 1)), 0.0);
@@ -138,6 +131,14 @@ void fold_backward(bool spatial, int64_t rows, int64_t k, const T* w, const T* m
     std::vector<T> acc(static_cast<size_t>(entries));
     for (int64_t c0 = rows * tid / nt, r1 = rows * (tid + 1) / nt; c0 < r1; c0 += kRowsPerChunk) {
       const int64_t c1 = std::min(r1, c0 + kRowsPerChunk);
+      if (dw) {
+        if (spatial)
+          fold_rows(c0, c1, k, dwf, m, dw, true);
+        else
+          for (int64_t r = c0; r < c1; ++r)
+            for (int64_t b = 0; b < k; ++b) dw[r * k + b] = dwf[r * k + b] * m[b];
+      }
+      if (!dm) continue;
       std::fill(acc.begin(), acc.end(), T(0));
       if (spatial) {
         fold_outer(c0, c1, k, w, dwf, acc.data());
@@ -148,11 +149,12 @@ void fold_backward(bool spatial, int64_t rows, int64_t k, const T* w, const T* m
       for (int64_t e = 0; e < entries; ++e) totals[tid * entries + e] += acc[e];
     }
   });
-  for (int64_t e = 0; e < entries; ++e) {
-    double s = 0;
-    for (int t = 0; t < std::max(threads, 1); ++t) s += totals[t * entries + e];
-    dm[e] = static_cast<T>(s);
-  }
+  if (dm)
+    for (int64_t e = 0; e < entries; ++e) {
+      double s = 0;
+      for (int t = 0; t < std::max(threads, 1); ++t) s += totals[t * entries + e];
+      dm[e] = static_cast<T>(s);
+    }
 }
 
 }  // namespace
