@@ -180,6 +180,35 @@ describe('similarityConv2d gradients at sizes that cross tiles, channel chunks, 
         });
 });
 
+describe('static forms: gradients with many weight rows (fold chunks across threads)', () => {
+  // F·C = 2560 rows of taps. Reference: the dynamic form with M repeated at every position (whose
+  // plain-loop backward is above), dm summed over samples and positions.
+  const cs: Case = { name: 'many rows', x: [2, 40, 5, 4], w: [64, 40, 3, 3], attrs: { padding: 1 } };
+  for (const [stat, dyn] of [['static-diagonal', 'dynamic-diagonal'], ['static-spatial', 'dynamic-spatial']] as [Form, Form][])
+    for (const dtype of FLOAT_DTYPES)
+      test(`${stat}, ${dtype}`, () => {
+        const [x, w, ms] = [rand(cs.x, 61), rand(cs.w, 62), rand(mShape(stat, cs.x, cs.w, cs.attrs), 63)];
+        const [ho, wo] = outSize(cs.x, cs.w, cs.attrs), plane = ho * wo, rows = ms.data.length;
+        const md = arr([cs.x[0], rows, ho, wo]);
+        for (let n = 0; n < cs.x[0]; n++) for (let r = 0; r < rows; r++) md.data.fill(ms.data[r], (n * rows + r) * plane, (n * rows + r + 1) * plane);
+        const dy = rand([cs.x[0], cs.w[0], ho, wo], 64);
+        const ref = similarityBackwardRef(dyn, x, w, md, dy, cs.attrs);
+        const dm = arr(ms.shape);
+        for (let n = 0; n < cs.x[0]; n++)
+          for (let r = 0; r < rows; r++)
+            for (let p = 0; p < plane; p++) dm.data[r] += ref.dm.data[(n * rows + r) * plane + p];
+        const tol = dtype === 'float32' ? { rtol: 2e-4, atol: 2e-4 } : TOL.float64;
+        ns.tidy(() => {
+          const [tx, tw, tm] = [x, w, ms].map((v) => toTensor(v, dtype, true));
+          ns.similarityConv2d(tx, tw, tm, cs.attrs).backward(toTensor(dy, dtype));
+          expectClose(tx.grad!, ref.dx, tol);
+          expectClose(tw.grad!, ref.dw, tol);
+          expectClose(tm.grad!, dm, tol);
+          for (const t of [tx, tw, tm]) t.grad!.dispose();
+        });
+      });
+});
+
 describe('similarityConv2d gradients (float64 finite differences)', () => {
   const small: Case[] = [
     { name: '2×2 pad 1 stride 2', x: [2, 2, 4, 3], w: [3, 2, 2, 2], attrs: { padding: 1, stride: 2 } },
