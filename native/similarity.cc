@@ -337,10 +337,15 @@ struct TransformedPatches {
     const Geometry& G = S.G;
     const int64_t NR = gemm::kernel<T>().nr;
     conv::pack_patches(dst, x, G, 0, k0, kc, n0, nc, NR);
-    Scratch mt(sizeof(T) * S.mrows * NR);
-    for (int64_t q = 0; q < nc; q += NR) {
-      gather_m(mt.as<T>(), NR, m, S, n0 + q, std::min(NR, nc - q));
-      transform_forward(dst + q * kc, NR, mt.as<T>(), NR, kc / G.taps, S, NR);
+    // M gathered in strips of whole panels, about 64 KiB each: its rows (a plane apart in m) then stream
+    // in long runs.
+    const int64_t panels = (nc + NR - 1) / NR;
+    const int64_t strip = std::clamp<int64_t>((64 << 10) / int64_t(sizeof(T)) / S.mrows / NR, 1, panels) * NR;
+    Scratch mt(sizeof(T) * S.mrows * strip);
+    for (int64_t s0 = 0; s0 < nc; s0 += strip) {
+      gather_m(mt.as<T>(), strip, m, S, n0 + s0, std::min(strip, nc - s0));
+      for (int64_t q = s0; q < std::min(nc, s0 + strip); q += NR)
+        transform_forward(dst + q * kc, NR, mt.as<T>() + (q - s0), strip, kc / G.taps, S, NR);
     }
     return gemm::BPanels<T>{dst, NR * kc, NR};
   }
