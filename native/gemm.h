@@ -201,6 +201,20 @@ void pack_a_strided(T* dst, const T* a, int64_t rs, int64_t cs, int64_t m0, int6
 template <class T>
 void pack_b_strided(T* dst, const T* b, int64_t rs, int64_t cs, int64_t k0, int64_t kc, int64_t n0, int64_t nc,
                     int NR) {
+  if (rs == 1 && cs != 1) {  // B stored transposed: each of its columns read along its contiguous K
+    for (int64_t q = 0; q < nc; q += NR) {
+      const int64_t cols = std::min<int64_t>(NR, nc - q);
+      T* d = dst + q * kc;
+      for (int64_t j = 0; j < NR; ++j) {
+        const T* src = b + k0 + (n0 + q + j) * cs;
+        if (j < cols)
+          for (int64_t k = 0; k < kc; ++k) d[k * NR + j] = src[k];
+        else
+          for (int64_t k = 0; k < kc; ++k) d[k * NR + j] = T(0);
+      }
+    }
+    return;
+  }
   // Row by row, each walked across all its panels: one memory stream at a time.
   for (int64_t k = 0; k < kc; ++k) {
     const T* row = b + (k0 + k) * rs + n0 * cs;
