@@ -7,7 +7,7 @@
 import * as ns from '../lib';
 import { native } from '../lib/backend/native';
 import { SHAPES } from './conv2d';
-import { time, printTable, writeResults, Timing } from './util';
+import { time, timeSideBySide, printTable, writeResults, Timing } from './util';
 
 type Shape = (typeof SHAPES)[number];
 const K = 9;
@@ -49,16 +49,15 @@ function materialised(form: 'diagonal' | 'spatial', x: ns.Tensor, w: ns.Tensor, 
   return ns.permute(ns.reshape(y, [n, h, wd, f]), [0, 3, 1, 2]);
 }
 
-interface Measured { timing: Timing; jsPeakBytes: number; nativePeakBytes: number }
+interface Memory { jsPeakBytes: number; nativePeakBytes: number }
 
-/** Times a step, then measures its peak live tensor bytes and native scratch bytes in one more run. */
-function measure(run: Step): Measured {
-  const timing = time(() => run());
+/** Peak live tensor bytes and native scratch bytes of one more run of a step. */
+function memoryOf(run: Step): Memory {
   native.workspacePeak(1);
   const base = ns.memory().numBytes;
   let peak = 0;
   run(() => (peak = Math.max(peak, ns.memory().numBytes - base)));
-  return { timing, jsPeakBytes: peak, nativePeakBytes: native.workspacePeak(1) };
+  return { jsPeakBytes: peak, nativePeakBytes: native.workspacePeak(1) };
 }
 
 function benchShape(s: Shape) {
@@ -68,30 +67,43 @@ function benchShape(s: Shape) {
   const dy = ns.randn([s.n, s.f, s.hw, s.hw]);
   const flops = 2 * s.n * s.f * s.hw * s.hw * s.c * 9;
   const outBytes = dy.byteLength;
-  const conv = measure(step(x, w, dy, () => ns.conv2d(x, w, { padding: 1 })));
-  const rows: Record<string, Measured & { extraBytes?: number }> = { conv2d: conv };
+  const steps: Record<string, Step> = { conv2d: step(x, w, dy, () => ns.conv2d(x, w, { padding: 1 })) };
   const staticM = {
     'static diagonal': ns.ones([K], { requiresGrad: true }),
     'static spatial': ns.eye(K, { requiresGrad: true }),
     'static full': ns.eye(s.c * K, { requiresGrad: true }),
   };
   for (const [name, m] of Object.entries(staticM)) {
-    rows[name] = measure(step(x, w, dy, () => ns.similarityConv2d(x, w, m, { padding: 1 }), [m]));
+    steps[name] = step(x, w, dy, () => ns.similarityConv2d(x, w, m, { padding: 1 }), [m]);
   }
+  const dynamicM = {} as Record<'diagonal' | 'spatial', ns.Tensor>;
   for (const form of ['diagonal', 'spatial'] as const) {
     const rowsOfM = form === 'diagonal' ? K : K * K;
     const m = ns.add(ns.mul(ns.randn([s.n, rowsOfM, s.hw, s.hw]), 0.1), form === 'diagonal' ? 1 : 0);
     m.requiresGrad = true;
-    const fused = measure(step(x, w, dy, () => ns.similarityConv2d(x, w, m, { padding: 1 }), [m]));
-    const tf = measure(step(x, w, dy, () => materialised(form, x, w, m), [m]));
+    dynamicM[form] = m;
+    steps[`dynamic ${form} (fused)`] = step(x, w, dy, () => ns.similarityConv2d(x, w, m, { padding: 1 }), [m]);
+    steps[`dynamic ${form} (TF-style)`] = step(x, w, dy, () => materialised(form, x, w, m), [m]);
+  }
+  // The convolution and the fused kernels side by side; the TF-style layers (whose gigabytes of
+  // temporaries would flush the others' caches between their runs) each on their own.
+  const materialisedStep = (name: string) => name.endsWith('(TF-style)');
+  const timings = timeSideBySide(Object.fromEntries(Object.entries(steps)
+    .filter(([name]) => !materialisedStep(name)).map(([name, run]) => [name, () => run()])));
+  for (const name of Object.keys(steps).filter(materialisedStep)) timings[name] = time(() => steps[name]());
+  const rows: Record<string, { timing: Timing; extraBytes?: number }> = {};
+  const convMemory = memoryOf(steps.conv2d);
+  for (const name of Object.keys(steps)) {
+    rows[name] = { timing: timings[name] };
+    const form = name.startsWith('dynamic diagonal') ? 'diagonal' : name.startsWith('dynamic spatial') ? 'spatial' : null;
+    if (!form) continue;
     // Extra memory over plain conv2d: tensor bytes beyond its own (less dm, a gradient of an input) and
     // native scratch beyond its own.
-    const extra = (r: Measured) => Math.max(0, r.jsPeakBytes - m.byteLength - conv.jsPeakBytes) + Math.max(0, r.nativePeakBytes - conv.nativePeakBytes);
-    rows[`dynamic ${form} (fused)`] = { ...fused, extraBytes: extra(fused) };
-    rows[`dynamic ${form} (TF-style)`] = { ...tf, extraBytes: extra(tf) };
-    m.dispose();
+    const r = memoryOf(steps[name]);
+    rows[name].extraBytes = Math.max(0, r.jsPeakBytes - dynamicM[form].byteLength - convMemory.jsPeakBytes) +
+      Math.max(0, r.nativePeakBytes - convMemory.nativePeakBytes);
   }
-  for (const m of Object.values(staticM)) m.dispose();
+  for (const m of [...Object.values(staticM), ...Object.values(dynamicM)]) m.dispose();
   for (const t of [x, w, dy]) t.dispose();
   return { shape: s, flops, outBytes, rows };
 }
@@ -100,20 +112,17 @@ function benchShape(s: Shape) {
 function benchLayers(s: Shape) {
   ns.manualSeed(2);
   const x = ns.randn([s.n, s.c, s.hw, s.hw]);
-  const result: Record<string, Timing> = {};
   const layers: [string, ns.nn.Module][] = [
     ['Conv2d', new ns.nn.Conv2d(s.c, s.f, 3, { padding: 1 })],
     ['DynamicSimilarityConv2d diagonal', new ns.nn.DynamicSimilarityConv2d(s.c, s.f, 3, { padding: 1, form: 'diagonal' })],
     ['DynamicSimilarityConv2d spatial', new ns.nn.DynamicSimilarityConv2d(s.c, s.f, 3, { padding: 1, form: 'spatial' })],
   ];
-  for (const [name, layer] of layers) {
-    result[name] = time(() => ns.tidy(() => {
-      const y = layer.forward(x);
-      y.backward(ns.onesLike(y));
-      layer.zeroGrad();
-    }), { minSeconds: 1 });
-    layer.dispose();
-  }
+  const result = timeSideBySide(Object.fromEntries(layers.map(([name, layer]) => [name, () => ns.tidy(() => {
+    const y = layer.forward(x);
+    y.backward(ns.onesLike(y));
+    layer.zeroGrad();
+  })])));
+  for (const [, layer] of layers) layer.dispose();
   x.dispose();
   return result;
 }

@@ -29,6 +29,30 @@ export function time(fn: () => void, { warmup = 2, minReps = 5, minSeconds = 1 }
   return { best: samples[0], median: samples[samples.length >> 1], reps: samples.length };
 }
 
+/**
+ * Times several workloads side by side: after `warmup` runs of each, rounds that run every workload once,
+ * until `minReps` rounds and `minSeconds` per workload have passed, so that a slower or faster spell of a
+ * shared machine reaches them all alike. Returns each one's best/median.
+ */
+export function timeSideBySide(fns: Record<string, () => void>, { warmup = 2, minReps = 5, minSeconds = 1 } = {}): Record<string, Timing> {
+  const names = Object.keys(fns);
+  for (const name of names) for (let i = 0; i < warmup; i++) fns[name]();
+  const samples: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
+  const start = process.hrtime.bigint();
+  for (let round = 0; round < 200; round++) {
+    if (round >= minReps && Number(process.hrtime.bigint() - start) / 1e9 >= minSeconds * names.length) break;
+    for (const name of names) {
+      const t0 = process.hrtime.bigint();
+      fns[name]();
+      samples[name].push(Number(process.hrtime.bigint() - t0) / 1e9);
+    }
+  }
+  return Object.fromEntries(names.map((name) => {
+    const s = samples[name].sort((a, b) => a - b);
+    return [name, { best: s[0], median: s[s.length >> 1], reps: s.length }];
+  }));
+}
+
 let torchPython: string | null | undefined;
 
 /** A python3 that imports torch, or null (then the peer column is left out). */
