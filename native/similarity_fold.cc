@@ -1,10 +1,12 @@
 // Static neural similarity folded into the weight (w' = w·M per row of k taps) and its gradients. The
 // rows are F·C short vectors of k = kh·kw elements, so the loops run over rows in parallel and over
-// the k taps in registers (AVX-512 when k ≤ 16, portable loops otherwise); the dm reduction sums
+// the k taps in registers (AVX-512 when k ≤ 16, portable loops otherwise; the diagonal form as flat
+// arrays whose taps repeat); the dm reduction sums
 // per-chunk partials in double.
 #include <immintrin.h>
 
 #include <algorithm>
+#include <numeric>
 #include <vector>
 
 #include "kernels.h"
@@ -52,8 +54,12 @@ struct Fold {
 #if defined(__x86_64__) || defined(_M_X64)
 // AVX-512 for k ≤ 16: a row of k taps is one masked vector, the rows of M (or Mᵀ) stay in registers, and
 // each output row is k broadcast-FMAs.
-__attribute__((target("avx512f"))) void rows_avx512(int64_t r0, int64_t r1, int64_t k, const float* w, const float* m,
+// (KT: k as a compile-time constant for the 3×3 kernel, so that the arrays of vectors below are registers;
+// 0 takes k at run time.)
+template <int KT>
+__attribute__((target("avx512f"))) void rows_avx512(int64_t r0, int64_t r1, int64_t kk, const float* w, const float* m,
                                                      float* out, bool transposed) {
+  const int64_t k = KT ? KT : kk;
   const __mmask16 mask = static_cast<__mmask16>((1u << k) - 1);
   __m512 mrow[16];
   for (int64_t a = 0; a < k; ++a) {
@@ -64,20 +70,24 @@ __attribute__((target("avx512f"))) void rows_avx512(int64_t r0, int64_t r1, int6
   for (int64_t r = r0; r < r1; ++r) {
     const float* wr = w + r * k;
     __m512 acc = _mm512_setzero_ps();
+#pragma GCC unroll 16
     for (int64_t a = 0; a < k; ++a) acc = _mm512_fmadd_ps(_mm512_set1_ps(wr[a]), mrow[a], acc);
     _mm512_mask_storeu_ps(out + r * k, mask, acc);
   }
 }
 
 // acc[a,b] += Σ_r w[r,a]·dwf[r,b] with the k rows of acc in registers.
-__attribute__((target("avx512f"))) void outer_avx512(int64_t r0, int64_t r1, int64_t k, const float* w,
+template <int KT>
+__attribute__((target("avx512f"))) void outer_avx512(int64_t r0, int64_t r1, int64_t kk, const float* w,
                                                       const float* dwf, float* acc) {
+  const int64_t k = KT ? KT : kk;
   const __mmask16 mask = static_cast<__mmask16>((1u << k) - 1);
   __m512 sum[16];
   for (int64_t a = 0; a < k; ++a) sum[a] = _mm512_setzero_ps();
   for (int64_t r = r0; r < r1; ++r) {
     const __m512 g = _mm512_maskz_loadu_ps(mask, dwf + r * k);
     const float* wr = w + r * k;
+#pragma GCC unroll 16
     for (int64_t a = 0; a < k; ++a) sum[a] = _mm512_fmadd_ps(_mm512_set1_ps(wr[a]), g, sum[a]);
   }
   for (int64_t a = 0; a < k; ++a) {
@@ -85,6 +95,48 @@ __attribute__((target("avx512f"))) void outer_avx512(int64_t r0, int64_t r1, int
     _mm512_store_ps(row, sum[a]);
     for (int64_t b = 0; b < k; ++b) acc[a * k + b] += row[b];
   }
+}
+
+// The diagonal form over a run of whole rows, as one flat array whose i-th element goes with tap i % k:
+// vectors of M's taps repeat every lcm(k, 16) elements (period / 16 vectors, at most 16).
+struct TapPattern {
+  int64_t period, vectors;
+  explicit TapPattern(int64_t k) : period(k * 16 / std::gcd<int64_t>(k, 16)), vectors(period / 16) {}
+};
+
+// out[i] = src[i]·m[i % k] for i < n (n a multiple of k).
+__attribute__((target("avx512f"))) void scale_taps_avx512(int64_t n, int64_t k, const float* src, const float* m,
+                                                            float* out) {
+  const TapPattern tp(k);
+  __m512 mv[16];
+  for (int64_t v = 0; v < tp.vectors; ++v) {
+    alignas(64) float lanes[16];
+    for (int64_t l = 0; l < 16; ++l) lanes[l] = m[(v * 16 + l) % k];
+    mv[v] = _mm512_load_ps(lanes);
+  }
+  int64_t i = 0;
+  for (; i + tp.period <= n; i += tp.period)
+    for (int64_t v = 0; v < tp.vectors; ++v)
+      _mm512_storeu_ps(out + i + 16 * v, _mm512_mul_ps(_mm512_loadu_ps(src + i + 16 * v), mv[v]));
+  for (; i < n; ++i) out[i] = src[i] * m[i % k];
+}
+
+// acc[b] += Σ_{i ≡ b (mod k)} a[i]·g[i] for i < n (n a multiple of k).
+__attribute__((target("avx512f"))) void dot_taps_avx512(int64_t n, int64_t k, const float* a, const float* g,
+                                                         float* acc) {
+  const TapPattern tp(k);
+  __m512 sum[16];
+  for (int64_t v = 0; v < tp.vectors; ++v) sum[v] = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + tp.period <= n; i += tp.period)
+    for (int64_t v = 0; v < tp.vectors; ++v)
+      sum[v] = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16 * v), _mm512_loadu_ps(g + i + 16 * v), sum[v]);
+  for (int64_t v = 0; v < tp.vectors; ++v) {
+    alignas(64) float lanes[16];
+    _mm512_store_ps(lanes, sum[v]);
+    for (int64_t l = 0; l < 16; ++l) acc[(v * 16 + l) % k] += lanes[l];
+  }
+  for (; i < n; ++i) acc[i % k] += a[i] * g[i];
 }
 
 inline bool use_avx512(int64_t k) {
@@ -97,7 +149,8 @@ template <class T>
 void fold_rows(int64_t r0, int64_t r1, int64_t k, const T* w, const T* m, T* out, bool transposed) {
 #if defined(__x86_64__) || defined(_M_X64)
   if constexpr (std::is_same_v<T, float>)
-    if (use_avx512(k)) return rows_avx512(r0, r1, k, w, m, out, transposed);
+    if (use_avx512(k))
+      return k == 9 ? rows_avx512<9>(r0, r1, k, w, m, out, transposed) : rows_avx512<0>(r0, r1, k, w, m, out, transposed);
 #endif
   Fold<T>::rows(r0, r1, k, w, m, out, transposed);
 }
@@ -106,17 +159,38 @@ template <class T>
 void fold_outer(int64_t r0, int64_t r1, int64_t k, const T* w, const T* dwf, T* acc) {
 #if defined(__x86_64__) || defined(_M_X64)
   if constexpr (std::is_same_v<T, float>)
-    if (use_avx512(k)) return outer_avx512(r0, r1, k, w, dwf, acc);
+    if (use_avx512(k)) return k == 9 ? outer_avx512<9>(r0, r1, k, w, dwf, acc) : outer_avx512<0>(r0, r1, k, w, dwf, acc);
 #endif
   Fold<T>::outer(r0, r1, k, w, dwf, acc);
+}
+
+// out[r, b] = src[r, b]·m[b] for rows [r0, r1).
+template <class T>
+void scale_taps(int64_t r0, int64_t r1, int64_t k, const T* src, const T* m, T* out) {
+#if defined(__x86_64__) || defined(_M_X64)
+  if constexpr (std::is_same_v<T, float>)
+    if (use_avx512(k)) return scale_taps_avx512((r1 - r0) * k, k, src + r0 * k, m, out + r0 * k);
+#endif
+  for (int64_t r = r0; r < r1; ++r)
+    for (int64_t b = 0; b < k; ++b) out[r * k + b] = src[r * k + b] * m[b];
+}
+
+// acc[b] += Σ_r a[r, b]·g[r, b] over rows [r0, r1).
+template <class T>
+void dot_taps(int64_t r0, int64_t r1, int64_t k, const T* a, const T* g, T* acc) {
+#if defined(__x86_64__) || defined(_M_X64)
+  if constexpr (std::is_same_v<T, float>)
+    if (use_avx512(k)) return dot_taps_avx512((r1 - r0) * k, k, a + r0 * k, g + r0 * k, acc);
+#endif
+  for (int64_t r = r0; r < r1; ++r)
+    for (int64_t b = 0; b < k; ++b) acc[b] += a[r * k + b] * g[r * k + b];
 }
 
 template <class T>
 void fold(bool spatial, int64_t rows, int64_t k, const T* w, const T* m, T* out) {
   parallel_for(rows, kRowsPerChunk, [&](int64_t r0, int64_t r1) {
     if (spatial) return fold_rows(r0, r1, k, w, m, out, false);
-    for (int64_t r = r0; r < r1; ++r)
-      for (int64_t b = 0; b < k; ++b) out[r * k + b] = w[r * k + b] * m[b];
+    scale_taps(r0, r1, k, w, m, out);
   });
 }
 
@@ -135,16 +209,14 @@ void fold_backward(bool spatial, int64_t rows, int64_t k, const T* w, const T* m
         if (spatial)
           fold_rows(c0, c1, k, dwf, m, dw, true);
         else
-          for (int64_t r = c0; r < c1; ++r)
-            for (int64_t b = 0; b < k; ++b) dw[r * k + b] = dwf[r * k + b] * m[b];
+          scale_taps(c0, c1, k, dwf, m, dw);
       }
       if (!dm) continue;
       std::fill(acc.begin(), acc.end(), T(0));
       if (spatial) {
         fold_outer(c0, c1, k, w, dwf, acc.data());
       } else {
-        for (int64_t r = c0; r < c1; ++r)
-          for (int64_t b = 0; b < k; ++b) acc[b] += w[r * k + b] * dwf[r * k + b];
+        dot_taps(c0, c1, k, w, dwf, acc.data());
       }
       for (int64_t e = 0; e < entries; ++e) totals[tid * entries + e] += acc[e];
     }
