@@ -10,9 +10,21 @@ namespace {
 
 constexpr int64_t kGrain = 1 << 15;  // elements per thread below which loops stay on one thread
 
+// Powers with common exponents, told apart here (after the ABI's codes) so that they run as plain
+// arithmetic: std::pow costs tens of cycles an element.
+constexpr int kSquare = NS_UNARY_COUNT, kReciprocal = NS_UNARY_COUNT + 1;
+
+// The op for a power with this exponent.
+template <class T>
+int power_op(T alpha) {
+  return alpha == T(2) ? kSquare : alpha == T(-1) ? kReciprocal : NS_UNARY_POW;
+}
+
 template <class T>
 T apply_unary(int op, T x, T alpha) {
   switch (op) {
+    case kSquare: return x * x;
+    case kReciprocal: return T(1) / x;
     case NS_UNARY_NEG: return -x;
     case NS_UNARY_EXP: return std::exp(x);
     case NS_UNARY_LOG: return std::log(x);
@@ -44,7 +56,12 @@ void unary(int op, int64_t n, const T* x, T* y, T alpha) {
     case NS_UNARY_SIGMOID: return unary_loop<T, NS_UNARY_SIGMOID>(n, x, y, alpha);
     case NS_UNARY_RELU: return unary_loop<T, NS_UNARY_RELU>(n, x, y, alpha);
     case NS_UNARY_ABS: return unary_loop<T, NS_UNARY_ABS>(n, x, y, alpha);
-    case NS_UNARY_POW: return unary_loop<T, NS_UNARY_POW>(n, x, y, alpha);
+    case NS_UNARY_POW:
+      switch (power_op(alpha)) {
+        case kSquare: return unary_loop<T, kSquare>(n, x, y, alpha);
+        case kReciprocal: return unary_loop<T, kReciprocal>(n, x, y, alpha);
+        default: return unary_loop<T, NS_UNARY_POW>(n, x, y, alpha);
+      }
     default: throw Unsupported();
   }
 }
@@ -52,6 +69,8 @@ void unary(int op, int64_t n, const T* x, T* y, T alpha) {
 template <class T>
 T unary_grad(int op, T x, T y, T dy, T alpha) {
   switch (op) {
+    case kSquare: return dy * T(2) * x;
+    case kReciprocal: return -dy * y * y;
     case NS_UNARY_NEG: return -dy;
     case NS_UNARY_EXP: return dy * y;
     case NS_UNARY_LOG: return dy / x;
@@ -64,12 +83,32 @@ T unary_grad(int op, T x, T y, T dy, T alpha) {
   }
 }
 
+template <class T, int Op>
+void unary_backward_loop(int64_t n, const T* x, const T* y, const T* dy, T* dx, T alpha) {
+  parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) dx[i] = unary_grad<T>(Op, x[i], y[i], dy[i], alpha);
+  });
+}
+
 template <class T>
 void unary_backward(int op, int64_t n, const T* x, const T* y, const T* dy, T* dx, T alpha) {
-  if (op < 0 || op >= NS_UNARY_COUNT) throw Unsupported();
-  parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) dx[i] = unary_grad<T>(op, x[i], y[i], dy[i], alpha);
-  });
+  switch (op) {
+    case NS_UNARY_NEG: return unary_backward_loop<T, NS_UNARY_NEG>(n, x, y, dy, dx, alpha);
+    case NS_UNARY_EXP: return unary_backward_loop<T, NS_UNARY_EXP>(n, x, y, dy, dx, alpha);
+    case NS_UNARY_LOG: return unary_backward_loop<T, NS_UNARY_LOG>(n, x, y, dy, dx, alpha);
+    case NS_UNARY_SQRT: return unary_backward_loop<T, NS_UNARY_SQRT>(n, x, y, dy, dx, alpha);
+    case NS_UNARY_TANH: return unary_backward_loop<T, NS_UNARY_TANH>(n, x, y, dy, dx, alpha);
+    case NS_UNARY_SIGMOID: return unary_backward_loop<T, NS_UNARY_SIGMOID>(n, x, y, dy, dx, alpha);
+    case NS_UNARY_RELU: return unary_backward_loop<T, NS_UNARY_RELU>(n, x, y, dy, dx, alpha);
+    case NS_UNARY_ABS: return unary_backward_loop<T, NS_UNARY_ABS>(n, x, y, dy, dx, alpha);
+    case NS_UNARY_POW:
+      switch (power_op(alpha)) {
+        case kSquare: return unary_backward_loop<T, kSquare>(n, x, y, dy, dx, alpha);
+        case kReciprocal: return unary_backward_loop<T, kReciprocal>(n, x, y, dy, dx, alpha);
+        default: return unary_backward_loop<T, NS_UNARY_POW>(n, x, y, dy, dx, alpha);
+      }
+    default: throw Unsupported();
+  }
 }
 
 template <class T, int Op>

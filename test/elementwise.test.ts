@@ -125,6 +125,8 @@ const UNARY: [string, (x: ns.Tensor) => ns.Tensor, (x: number) => number, { lo?:
   ['pow 3', (x) => ns.pow(x, 3), (x) => x ** 3, {}],
   ['pow 0.5', (x) => ns.pow(x, 0.5), Math.sqrt, { lo: 0.1, hi: 4 }],
   ['pow -1.5', (x) => ns.pow(x, -1.5), (x) => x ** -1.5, { lo: 0.2, hi: 3 }],
+  ['pow -1', (x) => ns.pow(x, -1), (x) => 1 / x, { lo: 0.2, hi: 3 }],
+  ['pow 2', (x) => ns.pow(x, 2), (x) => x * x, {}],
   ['pow 0', (x) => ns.pow(x, 0), () => 1, {}],
   ['clone', ns.clone, (x) => x, {}],
 ];
