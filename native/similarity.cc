@@ -61,6 +61,22 @@ void gather_m(T* out, int64_t ld, const T* m, const Similarity& S, int64_t col0,
 // L1 while every channel uses them. Portable code here; vector code below.
 template <class T>
 struct Transform {
+  // One channel's K rows (ld apart) over n ≤ 16 columns from t0, replaced in place by M times them: row
+  // a ← Σ_b M[a,b]·row b, or (transposed) row b ← Σ_a M[a,b]·row a; M[a,b] at mt[(a·K + b)·ldm + t0 + t].
+  // src: room for the K rows' 16 columns.
+  static inline __attribute__((always_inline)) void mix(T* rows, int64_t ld, const T* mt, int64_t ldm, int64_t K,
+                                                        bool transposed, int64_t t0, int64_t n, T* src) {
+    for (int64_t i = 0; i < K; ++i)
+      for (int64_t t = 0; t < n; ++t) src[i * 16 + t] = rows[i * ld + t];
+    for (int64_t o = 0; o < K; ++o) {
+      T acc[16] = {};
+      for (int64_t i = 0; i < K; ++i) {
+        const T* mv = mt + (transposed ? i * K + o : o * K + i) * ldm + t0;
+        for (int64_t t = 0; t < n; ++t) acc[t] += mv[t] * src[i * 16 + t];
+      }
+      for (int64_t t = 0; t < n; ++t) rows[o * ld + t] = acc[t];
+    }
+  }
   static inline __attribute__((always_inline)) void forward(T* p, int64_t ld, const T* mt, int64_t ldm, int64_t nch,
                                                             int64_t K, bool spatial, int64_t lanes) {
     thread_local std::vector<T> copy;  // one channel's K patch rows, 16 columns of them
@@ -75,14 +91,7 @@ struct Transform {
             for (int64_t t = 0; t < n; ++t) pc[a * ld + t] *= mt[a * ldm + t0 + t];
           continue;
         }
-        for (int64_t b = 0; b < K; ++b)
-          for (int64_t t = 0; t < n; ++t) src[b * 16 + t] = pc[b * ld + t];
-        for (int64_t a = 0; a < K; ++a) {
-          T acc[16] = {};
-          for (int64_t b = 0; b < K; ++b)
-            for (int64_t t = 0; t < n; ++t) acc[t] += mt[(a * K + b) * ldm + t0 + t] * src[b * 16 + t];
-          for (int64_t t = 0; t < n; ++t) pc[a * ld + t] = acc[t];
-        }
+        mix(pc, ld, mt, ldm, K, false, t0, n, src);
       }
     }
   }
@@ -110,15 +119,7 @@ struct Transform {
           for (int64_t a = 0; a < K; ++a)
             for (int64_t b = 0; b < K; ++b)
               for (int64_t t = 0; t < n; ++t) dm[(a * K + b) * ld + t0 + t] += gc[a * ld + t] * pc[b * ld + t];
-        if (!to_dp) continue;
-        for (int64_t a = 0; a < K; ++a)
-          for (int64_t t = 0; t < n; ++t) src[a * 16 + t] = gc[a * ld + t];
-        for (int64_t b = 0; b < K; ++b) {
-          T acc[16] = {};
-          for (int64_t a = 0; a < K; ++a)
-            for (int64_t t = 0; t < n; ++t) acc[t] += mt[(a * K + b) * ld + t0 + t] * src[a * 16 + t];
-          for (int64_t t = 0; t < n; ++t) gc[b * ld + t] = acc[t];
-        }
+        if (to_dp) mix(gc, ld, mt, ld, K, true, t0, n, src);
       }
     }
   }
@@ -131,35 +132,40 @@ struct Transform {
 // common kernels (3×3, 5×5) get their own instances; KT = 0 takes K at run time, the arrays on the stack.
 constexpr int64_t kMaxRegisterTaps = 25;
 
+// Columns [t, t + 16) of `nch` channels' K rows (ld apart), replaced in place by M times them: row a ←
+// Σ_b M[a,b]·row b, or (Transposed) row b ← Σ_a M[a,b]·row a, with M[a,b] at mt + (a·K + b)·ldm + t.
+template <int KT, bool Transposed>
+__attribute__((target("avx512f"))) void mix_strip_avx512(float* rows, int64_t ld, const float* mt, int64_t ldm,
+                                                          int64_t nch, int64_t k, int64_t t) {
+  constexpr int kRows = KT ? KT : kMaxRegisterTaps, kStep = KT == 0 || KT <= 12 ? 2 : 1;
+  const int64_t K = KT ? KT : k, step = K <= 12 ? kStep : 1;
+  __m512 v[kStep][kRows];
+  for (int64_t c = 0; c < nch; c += step) {
+    const bool pair = step == 2 && c + 1 < nch;
+#pragma GCC unroll 25
+    for (int64_t i = 0; i < K; ++i) v[0][i] = _mm512_loadu_ps(rows + (c * K + i) * ld + t);
+    if (pair)
+#pragma GCC unroll 25
+      for (int64_t i = 0; i < K; ++i) v[kStep - 1][i] = _mm512_loadu_ps(rows + ((c + 1) * K + i) * ld + t);
+#pragma GCC unroll 1
+    for (int64_t o = 0; o < K; ++o) {
+      __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+#pragma GCC unroll 25
+      for (int64_t i = 0; i < K; ++i) {
+        const __m512 mv = _mm512_loadu_ps(mt + (Transposed ? i * K + o : o * K + i) * ldm + t);
+        acc0 = _mm512_fmadd_ps(mv, v[0][i], acc0);
+        if (pair) acc1 = _mm512_fmadd_ps(mv, v[kStep - 1][i], acc1);
+      }
+      _mm512_storeu_ps(rows + (c * K + o) * ld + t, acc0);
+      if (pair) _mm512_storeu_ps(rows + ((c + 1) * K + o) * ld + t, acc1);
+    }
+  }
+}
+
 template <int KT>
 __attribute__((target("avx512f"))) void spatial_forward_avx512(float* p, int64_t ld, const float* mt, int64_t ldm,
                                                                  int64_t nch, int64_t k, int64_t lanes) {
-  constexpr int kRows = KT ? KT : kMaxRegisterTaps, kStep = KT == 0 || KT <= 12 ? 2 : 1;
-  const int64_t K = KT ? KT : k, step = K <= 12 ? kStep : 1;
-  __m512 pv[kStep][kRows];
-  for (int64_t c = 0; c < nch; c += step) {
-    const bool pair = step == 2 && c + 1 < nch;
-    for (int64_t t = 0; t < lanes; t += 16) {
-#pragma GCC unroll 25
-      for (int64_t b = 0; b < K; ++b) pv[0][b] = _mm512_loadu_ps(p + (c * K + b) * ld + t);
-      if (pair)
-#pragma GCC unroll 25
-        for (int64_t b = 0; b < K; ++b) pv[kStep - 1][b] = _mm512_loadu_ps(p + ((c + 1) * K + b) * ld + t);
-#pragma GCC unroll 1
-      for (int64_t a = 0; a < K; ++a) {
-        const float* ma = mt + a * K * ldm + t;
-        __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-#pragma GCC unroll 25
-        for (int64_t b = 0; b < K; ++b) {
-          const __m512 mab = _mm512_loadu_ps(ma + b * ldm);
-          acc0 = _mm512_fmadd_ps(mab, pv[0][b], acc0);
-          if (pair) acc1 = _mm512_fmadd_ps(mab, pv[kStep - 1][b], acc1);
-        }
-        _mm512_storeu_ps(p + (c * K + a) * ld + t, acc0);
-        if (pair) _mm512_storeu_ps(p + ((c + 1) * K + a) * ld + t, acc1);
-      }
-    }
-  }
+  for (int64_t t = 0; t < lanes; t += 16) mix_strip_avx512<KT, false>(p, ld, mt, ldm, nch, k, t);
 }
 
 template <int KT>
@@ -195,29 +201,8 @@ __attribute__((target("avx512f"))) void spatial_adjoint_avx512(const float* mt, 
 #pragma GCC unroll 25
           for (int64_t b = 0; b < K; ++b) _mm512_storeu_ps(dm + ((a + 1) * K + b) * ld + t, v[kStep - 1][b]);
       }
-    // dp for channels c, c+1: their gradient rows in registers (so dp may overwrite them), each load of M
-    // serving both.
-    if (to_dp)
-      for (int64_t c = 0; c < nch; c += step) {
-        const bool pair = step == 2 && c + 1 < nch;
-#pragma GCC unroll 25
-        for (int64_t a = 0; a < K; ++a) v[0][a] = _mm512_loadu_ps(g + (c * K + a) * ld + t);
-        if (pair)
-#pragma GCC unroll 25
-          for (int64_t a = 0; a < K; ++a) v[kStep - 1][a] = _mm512_loadu_ps(g + ((c + 1) * K + a) * ld + t);
-#pragma GCC unroll 1
-        for (int64_t b = 0; b < K; ++b) {
-          __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-#pragma GCC unroll 25
-          for (int64_t a = 0; a < K; ++a) {
-            const __m512 mab = _mm512_loadu_ps(mt + (a * K + b) * ld + t);
-            acc0 = _mm512_fmadd_ps(mab, v[0][a], acc0);
-            if (pair) acc1 = _mm512_fmadd_ps(mab, v[kStep - 1][a], acc1);
-          }
-          _mm512_storeu_ps(g + (c * K + b) * ld + t, acc0);
-          if (pair) _mm512_storeu_ps(g + ((c + 1) * K + b) * ld + t, acc1);
-        }
-      }
+    // dp over g in place (mix_strip holds a channel's rows in registers before writing them).
+    if (to_dp) mix_strip_avx512<KT, true>(g, ld, mt, ld, nch, k, t);
   }
 }
 
