@@ -1,6 +1,7 @@
 // Elementwise kernels: unary ops and their gradients, broadcasting binary ops, strided copies, casts.
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include "kernels.h"
 #include "runtime.h"
@@ -14,10 +15,26 @@ constexpr int64_t kGrain = 1 << 15;  // elements per thread below which loops st
 // arithmetic: std::pow costs tens of cycles an element.
 constexpr int kSquare = NS_UNARY_COUNT, kReciprocal = NS_UNARY_COUNT + 1;
 
-// The op for a power with this exponent.
-template <class T>
-int power_op(T alpha) {
-  return alpha == T(2) ? kSquare : alpha == T(-1) ? kReciprocal : NS_UNARY_POW;
+// Calls fn(std::integral_constant<int, Op>{}) for the unary op, so that each op gets its own tight loop;
+// a power of 2 or −1 comes as kSquare or kReciprocal.
+template <class T, class F>
+void with_unary_op(int op, T alpha, F&& fn) {
+  using std::integral_constant;
+  switch (op) {
+    case NS_UNARY_NEG: return fn(integral_constant<int, NS_UNARY_NEG>{});
+    case NS_UNARY_EXP: return fn(integral_constant<int, NS_UNARY_EXP>{});
+    case NS_UNARY_LOG: return fn(integral_constant<int, NS_UNARY_LOG>{});
+    case NS_UNARY_SQRT: return fn(integral_constant<int, NS_UNARY_SQRT>{});
+    case NS_UNARY_TANH: return fn(integral_constant<int, NS_UNARY_TANH>{});
+    case NS_UNARY_SIGMOID: return fn(integral_constant<int, NS_UNARY_SIGMOID>{});
+    case NS_UNARY_RELU: return fn(integral_constant<int, NS_UNARY_RELU>{});
+    case NS_UNARY_ABS: return fn(integral_constant<int, NS_UNARY_ABS>{});
+    case NS_UNARY_POW:
+      if (alpha == T(2)) return fn(integral_constant<int, kSquare>{});
+      if (alpha == T(-1)) return fn(integral_constant<int, kReciprocal>{});
+      return fn(integral_constant<int, NS_UNARY_POW>{});
+    default: throw Unsupported();
+  }
 }
 
 template <class T>
@@ -37,33 +54,14 @@ T apply_unary(int op, T x, T alpha) {
   }
 }
 
-// Specialised per op so that each loop is a tight, vectorisable one.
-template <class T, int Op>
-void unary_loop(int64_t n, const T* x, T* y, T alpha) {
-  parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) y[i] = apply_unary<T>(Op, x[i], alpha);
-  });
-}
 
 template <class T>
 void unary(int op, int64_t n, const T* x, T* y, T alpha) {
-  switch (op) {
-    case NS_UNARY_NEG: return unary_loop<T, NS_UNARY_NEG>(n, x, y, alpha);
-    case NS_UNARY_EXP: return unary_loop<T, NS_UNARY_EXP>(n, x, y, alpha);
-    case NS_UNARY_LOG: return unary_loop<T, NS_UNARY_LOG>(n, x, y, alpha);
-    case NS_UNARY_SQRT: return unary_loop<T, NS_UNARY_SQRT>(n, x, y, alpha);
-    case NS_UNARY_TANH: return unary_loop<T, NS_UNARY_TANH>(n, x, y, alpha);
-    case NS_UNARY_SIGMOID: return unary_loop<T, NS_UNARY_SIGMOID>(n, x, y, alpha);
-    case NS_UNARY_RELU: return unary_loop<T, NS_UNARY_RELU>(n, x, y, alpha);
-    case NS_UNARY_ABS: return unary_loop<T, NS_UNARY_ABS>(n, x, y, alpha);
-    case NS_UNARY_POW:
-      switch (power_op(alpha)) {
-        case kSquare: return unary_loop<T, kSquare>(n, x, y, alpha);
-        case kReciprocal: return unary_loop<T, kReciprocal>(n, x, y, alpha);
-        default: return unary_loop<T, NS_UNARY_POW>(n, x, y, alpha);
-      }
-    default: throw Unsupported();
-  }
+  with_unary_op(op, alpha, [&](auto o) {
+    parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) y[i] = apply_unary<T>(decltype(o)::value, x[i], alpha);
+    });
+  });
 }
 
 template <class T>
@@ -83,32 +81,13 @@ T unary_grad(int op, T x, T y, T dy, T alpha) {
   }
 }
 
-template <class T, int Op>
-void unary_backward_loop(int64_t n, const T* x, const T* y, const T* dy, T* dx, T alpha) {
-  parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) dx[i] = unary_grad<T>(Op, x[i], y[i], dy[i], alpha);
-  });
-}
-
 template <class T>
 void unary_backward(int op, int64_t n, const T* x, const T* y, const T* dy, T* dx, T alpha) {
-  switch (op) {
-    case NS_UNARY_NEG: return unary_backward_loop<T, NS_UNARY_NEG>(n, x, y, dy, dx, alpha);
-    case NS_UNARY_EXP: return unary_backward_loop<T, NS_UNARY_EXP>(n, x, y, dy, dx, alpha);
-    case NS_UNARY_LOG: return unary_backward_loop<T, NS_UNARY_LOG>(n, x, y, dy, dx, alpha);
-    case NS_UNARY_SQRT: return unary_backward_loop<T, NS_UNARY_SQRT>(n, x, y, dy, dx, alpha);
-    case NS_UNARY_TANH: return unary_backward_loop<T, NS_UNARY_TANH>(n, x, y, dy, dx, alpha);
-    case NS_UNARY_SIGMOID: return unary_backward_loop<T, NS_UNARY_SIGMOID>(n, x, y, dy, dx, alpha);
-    case NS_UNARY_RELU: return unary_backward_loop<T, NS_UNARY_RELU>(n, x, y, dy, dx, alpha);
-    case NS_UNARY_ABS: return unary_backward_loop<T, NS_UNARY_ABS>(n, x, y, dy, dx, alpha);
-    case NS_UNARY_POW:
-      switch (power_op(alpha)) {
-        case kSquare: return unary_backward_loop<T, kSquare>(n, x, y, dy, dx, alpha);
-        case kReciprocal: return unary_backward_loop<T, kReciprocal>(n, x, y, dy, dx, alpha);
-        default: return unary_backward_loop<T, NS_UNARY_POW>(n, x, y, dy, dx, alpha);
-      }
-    default: throw Unsupported();
-  }
+  with_unary_op(op, alpha, [&](auto o) {
+    parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) dx[i] = unary_grad<T>(decltype(o)::value, x[i], y[i], dy[i], alpha);
+    });
+  });
 }
 
 template <class T, int Op>
