@@ -15,18 +15,8 @@ export interface Timing {
 }
 
 /** Runs `fn` `warmup` times, then until `minReps` runs and `minSeconds` have passed; returns best/median. */
-export function time(fn: () => void, { warmup = 2, minReps = 5, minSeconds = 1 } = {}): Timing {
-  for (let i = 0; i < warmup; i++) fn();
-  const samples: number[] = [];
-  const start = process.hrtime.bigint();
-  while (samples.length < minReps || Number(process.hrtime.bigint() - start) / 1e9 < minSeconds) {
-    const t0 = process.hrtime.bigint();
-    fn();
-    samples.push(Number(process.hrtime.bigint() - t0) / 1e9);
-    if (samples.length >= 200) break;
-  }
-  samples.sort((a, b) => a - b);
-  return { best: samples[0], median: samples[samples.length >> 1], reps: samples.length };
+export function time(fn: () => void, options: { warmup?: number; minReps?: number; minSeconds?: number } = {}): Timing {
+  return timeSideBySide({ fn }, options).fn;
 }
 
 /**
