@@ -6,7 +6,7 @@
 import * as ns from '../lib';
 import { Arr, arr, conv2d as convRef, ConvAttrs, size } from './reference';
 import { gradcheck } from './gradcheck';
-import { FLOAT_DTYPES, TOL, checkForward, describeErrors, expectClose, fromTensor, rand, toTensor } from './helpers';
+import { FLOAT_DTYPES, FloatDtype, TOL, checkForward, describeErrors, expectClose, fromTensor, rand, toTensor } from './helpers';
 
 type Form = 'static-diagonal' | 'static-spatial' | 'static-full' | 'dynamic-diagonal' | 'dynamic-spatial';
 const FORMS: Form[] = ['static-diagonal', 'static-spatial', 'static-full', 'dynamic-diagonal', 'dynamic-spatial'];
@@ -148,6 +148,19 @@ function similarityBackwardRef(form: Form, x: Arr, w: Arr, m: Arr, dy: Arr, a: C
   return { dx, dw: dW, dm };
 }
 
+/** Runs similarityConv2d forward and backward in `dtype` and checks dx, dw and dm against `expected`. */
+function expectGradients(dtype: FloatDtype, x: Arr, w: Arr, m: Arr, dy: Arr, attrs: ConvAttrs, expected: { dx: Arr; dw: Arr; dm: Arr }) {
+  const tol = dtype === 'float32' ? { rtol: 2e-4, atol: 2e-4 } : TOL.float64;
+  ns.tidy(() => {
+    const [tx, tw, tm] = [x, w, m].map((v) => toTensor(v, dtype, true));
+    ns.similarityConv2d(tx, tw, tm, attrs).backward(toTensor(dy, dtype));
+    expectClose(tx.grad!, expected.dx, tol);
+    expectClose(tw.grad!, expected.dw, tol);
+    expectClose(tm.grad!, expected.dm, tol);
+    for (const t of [tx, tw, tm]) t.grad!.dispose();
+  });
+}
+
 describe('similarityConv2d gradients at sizes that cross tiles, channel chunks, bands and threads', () => {
   const cases: Case[] = [
     { name: '3×3 pad 1', x: [3, 40, 9, 11], w: [20, 40, 3, 3], attrs: { padding: 1 } },
@@ -167,16 +180,7 @@ describe('similarityConv2d gradients at sizes that cross tiles, channel chunks, 
         test(`${form}, ${cs.name}, ${dtype}`, () => {
           const [x, w, m] = [rand(cs.x, 51), rand(cs.w, 52), rand(mShape(form, cs.x, cs.w, cs.attrs), 53)];
           const y0 = similarityRef(form, x, w, m, null, cs.attrs), dy = rand(y0.shape, 54);
-          const ref = similarityBackwardRef(form, x, w, m, dy, cs.attrs);
-          const tol = dtype === 'float32' ? { rtol: 2e-4, atol: 2e-4 } : TOL.float64;
-          ns.tidy(() => {
-            const [tx, tw, tm] = [x, w, m].map((v) => toTensor(v, dtype, true));
-            ns.similarityConv2d(tx, tw, tm, cs.attrs).backward(toTensor(dy, dtype));
-            expectClose(tx.grad!, ref.dx, tol);
-            expectClose(tw.grad!, ref.dw, tol);
-            expectClose(tm.grad!, ref.dm, tol);
-            for (const t of [tx, tw, tm]) t.grad!.dispose();
-          });
+          expectGradients(dtype, x, w, m, dy, cs.attrs, similarityBackwardRef(form, x, w, m, dy, cs.attrs));
         });
 });
 
@@ -197,15 +201,7 @@ describe('static forms: gradients with many weight rows (fold chunks across thre
         for (let n = 0; n < cs.x[0]; n++)
           for (let r = 0; r < rows; r++)
             for (let p = 0; p < plane; p++) dm.data[r] += ref.dm.data[(n * rows + r) * plane + p];
-        const tol = dtype === 'float32' ? { rtol: 2e-4, atol: 2e-4 } : TOL.float64;
-        ns.tidy(() => {
-          const [tx, tw, tm] = [x, w, ms].map((v) => toTensor(v, dtype, true));
-          ns.similarityConv2d(tx, tw, tm, cs.attrs).backward(toTensor(dy, dtype));
-          expectClose(tx.grad!, ref.dx, tol);
-          expectClose(tw.grad!, ref.dw, tol);
-          expectClose(tm.grad!, dm, tol);
-          for (const t of [tx, tw, tm]) t.grad!.dispose();
-        });
+        expectGradients(dtype, x, w, ms, dy, cs.attrs, { dx: ref.dx, dw: ref.dw, dm });
       });
 });
 
