@@ -9,6 +9,7 @@
 #include <numeric>
 #include <vector>
 
+#include "gemm.h"
 #include "kernels.h"
 #include "runtime.h"
 
@@ -90,6 +91,9 @@ __attribute__((target("avx512f"))) void outer_avx512(int64_t r0, int64_t r1, int
 #pragma GCC unroll 16
     for (int64_t a = 0; a < k; ++a) sum[a] = _mm512_fmadd_ps(_mm512_set1_ps(wr[a]), g, sum[a]);
   }
+  // Unrolled like the loop above, so that with KT the sums stay in registers (a loop over a run-time
+  // index would make GCC keep the array in memory and store every sum on every row).
+#pragma GCC unroll 16
   for (int64_t a = 0; a < k; ++a) {
     alignas(64) float row[16];
     _mm512_store_ps(row, sum[a]);
@@ -101,12 +105,14 @@ __attribute__((target("avx512f"))) void outer_avx512(int64_t r0, int64_t r1, int
 // vectors of M's taps repeat every lcm(k, 16) elements (period / 16 vectors, at most 16).
 struct TapPattern {
   int64_t period, vectors;
-  explicit TapPattern(int64_t k) : period(k * 16 / std::gcd<int64_t>(k, 16)), vectors(period / 16) {}
+  constexpr explicit TapPattern(int64_t k) : period(k * 16 / std::gcd<int64_t>(k, 16)), vectors(period / 16) {}
 };
 
-// out[i] = src[i]·m[i % k] for i < n (n a multiple of k).
-__attribute__((target("avx512f"))) void scale_taps_avx512(int64_t n, int64_t k, const float* src, const float* m,
+// out[i] = src[i]·m[i % k] for i < n (n a multiple of k). (KT as for rows_avx512.)
+template <int KT>
+__attribute__((target("avx512f"))) void scale_taps_avx512(int64_t n, int64_t kk, const float* src, const float* m,
                                                             float* out) {
+  const int64_t k = KT ? KT : kk;
   const TapPattern tp(k);
   __m512 mv[16];
   for (int64_t v = 0; v < tp.vectors; ++v) {
@@ -116,21 +122,28 @@ __attribute__((target("avx512f"))) void scale_taps_avx512(int64_t n, int64_t k, 
   }
   int64_t i = 0;
   for (; i + tp.period <= n; i += tp.period)
+#pragma GCC unroll 16
     for (int64_t v = 0; v < tp.vectors; ++v)
       _mm512_storeu_ps(out + i + 16 * v, _mm512_mul_ps(_mm512_loadu_ps(src + i + 16 * v), mv[v]));
   for (; i < n; ++i) out[i] = src[i] * m[i % k];
 }
 
-// acc[b] += Σ_{i ≡ b (mod k)} a[i]·g[i] for i < n (n a multiple of k).
-__attribute__((target("avx512f"))) void dot_taps_avx512(int64_t n, int64_t k, const float* a, const float* g,
+// acc[b] += Σ_{i ≡ b (mod k)} a[i]·g[i] for i < n (n a multiple of k). (KT as for rows_avx512: with it,
+// every loop over the vectors unrolls and the sums stay in registers.)
+template <int KT>
+__attribute__((target("avx512f"))) void dot_taps_avx512(int64_t n, int64_t kk, const float* a, const float* g,
                                                          float* acc) {
+  const int64_t k = KT ? KT : kk;
   const TapPattern tp(k);
   __m512 sum[16];
+#pragma GCC unroll 16
   for (int64_t v = 0; v < tp.vectors; ++v) sum[v] = _mm512_setzero_ps();
   int64_t i = 0;
   for (; i + tp.period <= n; i += tp.period)
+#pragma GCC unroll 16
     for (int64_t v = 0; v < tp.vectors; ++v)
       sum[v] = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16 * v), _mm512_loadu_ps(g + i + 16 * v), sum[v]);
+#pragma GCC unroll 16
   for (int64_t v = 0; v < tp.vectors; ++v) {
     alignas(64) float lanes[16];
     _mm512_store_ps(lanes, sum[v]);
@@ -139,10 +152,8 @@ __attribute__((target("avx512f"))) void dot_taps_avx512(int64_t n, int64_t k, co
   for (; i < n; ++i) acc[i % k] += a[i] * g[i];
 }
 
-inline bool use_avx512(int64_t k) {
-  static const bool ok = __builtin_cpu_supports("avx512f");
-  return ok && k <= 16;
-}
+// The AVX-512 kernels where the GEMM's ISA is AVX-512 (so NEURAL_SIMILARITY_ISA caps them too).
+inline bool use_avx512(int64_t k) { return gemm::kernel_f32().level == gemm::Isa::avx512 && k <= 16; }
 #endif
 
 template <class T>
@@ -169,7 +180,11 @@ template <class T>
 void scale_taps(int64_t r0, int64_t r1, int64_t k, const T* src, const T* m, T* out) {
 #if defined(__x86_64__) || defined(_M_X64)
   if constexpr (std::is_same_v<T, float>)
-    if (use_avx512(k)) return scale_taps_avx512((r1 - r0) * k, k, src + r0 * k, m, out + r0 * k);
+    if (use_avx512(k)) {
+      const int64_t n = (r1 - r0) * k;
+      return k == 9 ? scale_taps_avx512<9>(n, k, src + r0 * k, m, out + r0 * k)
+                    : scale_taps_avx512<0>(n, k, src + r0 * k, m, out + r0 * k);
+    }
 #endif
   for (int64_t r = r0; r < r1; ++r)
     for (int64_t b = 0; b < k; ++b) out[r * k + b] = src[r * k + b] * m[b];
@@ -180,7 +195,10 @@ template <class T>
 void dot_taps(int64_t r0, int64_t r1, int64_t k, const T* a, const T* g, T* acc) {
 #if defined(__x86_64__) || defined(_M_X64)
   if constexpr (std::is_same_v<T, float>)
-    if (use_avx512(k)) return dot_taps_avx512((r1 - r0) * k, k, a + r0 * k, g + r0 * k, acc);
+    if (use_avx512(k)) {
+      const int64_t n = (r1 - r0) * k;
+      return k == 9 ? dot_taps_avx512<9>(n, k, a + r0 * k, g + r0 * k, acc) : dot_taps_avx512<0>(n, k, a + r0 * k, g + r0 * k, acc);
+    }
 #endif
   for (int64_t r = r0; r < r1; ++r)
     for (int64_t b = 0; b < k; ++b) acc[b] += a[r * k + b] * g[r * k + b];

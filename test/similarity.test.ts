@@ -185,24 +185,30 @@ describe('similarityConv2d gradients at sizes that cross tiles, channel chunks, 
 });
 
 describe('static forms: gradients with many weight rows (fold chunks across threads)', () => {
-  // F·C = 2560 rows of taps. Reference: the dynamic form with M repeated at every position (whose
-  // plain-loop backward is above), dm summed over samples and positions.
-  const cs: Case = { name: 'many rows', x: [2, 40, 5, 4], w: [64, 40, 3, 3], attrs: { padding: 1 } };
+  // F·C = 2560 rows of taps (1,280 for 3×2, 320 for 5×5: the vector kernels with a run-time K and the
+  // portable ones). Reference: the dynamic form with M repeated at every position (whose plain-loop
+  // backward is above), dm summed over samples and positions.
+  const cases: Case[] = [
+    { name: '3×3', x: [2, 40, 5, 4], w: [64, 40, 3, 3], attrs: { padding: 1 } },
+    { name: '3×2', x: [2, 40, 5, 4], w: [32, 40, 3, 2], attrs: { padding: [1, 0] } },
+    { name: '5×5', x: [1, 16, 5, 5], w: [20, 16, 5, 5], attrs: { padding: 2 } },
+  ];
   for (const [stat, dyn] of [['static-diagonal', 'dynamic-diagonal'], ['static-spatial', 'dynamic-spatial']] as [Form, Form][])
-    for (const dtype of FLOAT_DTYPES)
-      test(`${stat}, ${dtype}`, () => {
-        const [x, w, ms] = [rand(cs.x, 61), rand(cs.w, 62), rand(mShape(stat, cs.x, cs.w, cs.attrs), 63)];
-        const [ho, wo] = outSize(cs.x, cs.w, cs.attrs), plane = ho * wo, rows = ms.data.length;
-        const md = arr([cs.x[0], rows, ho, wo]);
-        for (let n = 0; n < cs.x[0]; n++) for (let r = 0; r < rows; r++) md.data.fill(ms.data[r], (n * rows + r) * plane, (n * rows + r + 1) * plane);
-        const dy = rand([cs.x[0], cs.w[0], ho, wo], 64);
-        const ref = similarityBackwardRef(dyn, x, w, md, dy, cs.attrs);
-        const dm = arr(ms.shape);
-        for (let n = 0; n < cs.x[0]; n++)
-          for (let r = 0; r < rows; r++)
-            for (let p = 0; p < plane; p++) dm.data[r] += ref.dm.data[(n * rows + r) * plane + p];
-        expectGradients(dtype, x, w, ms, dy, cs.attrs, { dx: ref.dx, dw: ref.dw, dm });
-      });
+    for (const cs of cases)
+      for (const dtype of FLOAT_DTYPES)
+        test(`${stat}, ${cs.name}, ${dtype}`, () => {
+          const [x, w, ms] = [rand(cs.x, 61), rand(cs.w, 62), rand(mShape(stat, cs.x, cs.w, cs.attrs), 63)];
+          const [ho, wo] = outSize(cs.x, cs.w, cs.attrs), plane = ho * wo, rows = ms.data.length;
+          const md = arr([cs.x[0], rows, ho, wo]);
+          for (let n = 0; n < cs.x[0]; n++) for (let r = 0; r < rows; r++) md.data.fill(ms.data[r], (n * rows + r) * plane, (n * rows + r + 1) * plane);
+          const dy = rand([cs.x[0], cs.w[0], ho, wo], 64);
+          const ref = similarityBackwardRef(dyn, x, w, md, dy, cs.attrs);
+          const dm = arr(ms.shape);
+          for (let n = 0; n < cs.x[0]; n++)
+            for (let r = 0; r < rows; r++)
+              for (let p = 0; p < plane; p++) dm.data[r] += ref.dm.data[(n * rows + r) * plane + p];
+          expectGradients(dtype, x, w, ms, dy, cs.attrs, { dx: ref.dx, dw: ref.dw, dm });
+        });
 });
 
 describe('similarityConv2d gradients (float64 finite differences)', () => {
