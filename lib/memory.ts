@@ -27,7 +27,11 @@ const POOL_CAP_BYTES = Number(process.env.NEURAL_SIMILARITY_POOL_BYTES ?? 2 ** 3
 
 const poolKey = (dtype: DType, length: number): string => `${dtype}:${length}`;
 
-/** A buffer of `length` elements. Its contents are arbitrary: callers overwrite every element. */
+/**
+ * A buffer of `length` elements whose first one sits on a 64-byte boundary (a cache line, so that the
+ * kernels' 16-float vectors never straddle two lines; the system allocator returns addresses 16 bytes past
+ * one). Its contents are arbitrary: callers overwrite every element.
+ */
 export function allocate(dtype: DType, length: number): TypedArray {
   const reused = pool.get(poolKey(dtype, length))?.pop();
   if (reused) {
@@ -35,7 +39,8 @@ export function allocate(dtype: DType, length: number): TypedArray {
     pooledBytes -= reused.byteLength;
     return reused;
   }
-  return new ARRAY_TYPES[dtype](length);
+  const buffer = new ArrayBuffer(length * BYTES[dtype] + 64);
+  return new ARRAY_TYPES[dtype](buffer, native.cacheLineOffset(buffer), length);
 }
 
 /** Returns a buffer to the pool, evicting the oldest pooled buffers beyond the cap. */

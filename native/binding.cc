@@ -94,6 +94,17 @@ Napi::Value WorkspacePeak(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(ns_cpu_workspace_peak_bytes(reset)));
 }
 
+// cacheLineOffset(buffer): the bytes from the start of an ArrayBuffer to its first 64-byte boundary
+// (tensors' storages start there, so that vectors of 16 floats never straddle two cache lines).
+Napi::Value CacheLineOffset(const Napi::CallbackInfo& info) {
+  Args args(info, "cacheLineOffset", 1);
+  if (!info[0].IsArrayBuffer()) throw args.type("argument 'buffer' expected an ArrayBuffer");
+  Napi::ArrayBuffer buffer = info[0].As<Napi::ArrayBuffer>();
+  if (buffer.IsDetached()) throw args.type("argument 'buffer' is detached");
+  const auto address = reinterpret_cast<uintptr_t>(buffer.Data());
+  return Napi::Number::New(info.Env(), static_cast<double>((64 - address % 64) % 64));
+}
+
 Napi::Value WorkspaceTrim(const Napi::CallbackInfo& info) {
   Args args(info, "workspaceTrim", 0);
   ns_cpu_workspace_trim();
@@ -599,6 +610,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   const Entry entries[] = {
       {"runtimeInfo", RuntimeInfo},     {"setNumThreads", SetNumThreads},
       {"workspaceTrim", WorkspaceTrim}, {"workspacePeak", WorkspacePeak},
+      {"cacheLineOffset", CacheLineOffset},
       {"unary", Unary},
       {"unaryBackward", UnaryBackward}, {"binary", Binary},
       {"copy", Copy},                   {"cast", Cast},

@@ -98,6 +98,11 @@ const ENTRIES = {
   setNumThreads: { make: () => [threads], kinds: [int], semantic: [['0 threads', [0]], ['1025 threads', [1025]]] },
   workspaceTrim: { make: () => [], kinds: [] },
   workspacePeak: { make: () => [0], kinds: [int], semantic: [['reset 2', [2]]] },
+  cacheLineOffset: {
+    make: () => [new ArrayBuffer(100)], kinds: [],
+    semantic: [['a Float32Array', [F(4)]], ['a number', [64]], ['null', [null]], ['a DataView', [new DataView(new ArrayBuffer(8))]],
+      ['a detached ArrayBuffer', [detached(F(4)).buffer]]],
+  },
   unary: {
     make: () => [1, F(6), F(6), 0], kinds: [int, arr('F'), arr('F'), num],
     semantic: [['unknown op', [9, F(6), F(6), 0]], ['int32 elements', [1, I(6), I(6), 0]], ['mixed float dtypes', [1, D(6), F(6), 0]]],

@@ -1,4 +1,5 @@
 import * as ns from '../lib';
+import { native } from '../lib/backend/native';
 
 const { nn, optim } = ns;
 
@@ -57,6 +58,17 @@ describe('memory', () => {
     expect(ns.memory()).toMatchObject({ numTensors: before.numTensors, numBytes: before.numBytes, nativeInUseBytes: 0 });
     x.dispose();
     expect(ns.memory()).toMatchObject({ numTensors: baseline.numTensors, numBytes: baseline.numBytes });
+  });
+
+  test('tensor storage starts on a cache line (64-byte boundary)', () => {
+    // cacheLineOffset says how far the first 64-byte boundary of a buffer is (the system allocator often
+    // places large buffers 16 bytes past a page); a storage starting there has that byteOffset.
+    for (const [dtype, n] of [['float32', 1], ['float32', 1000], ['float64', 3 << 18], ['int32', 5 << 20]] as const) {
+      const t = ns.zeros([n], { dtype });
+      expect(native.cacheLineOffset(t.values.buffer as ArrayBuffer)).toBe(t.values.byteOffset);
+      expect(t.values.length).toBe(n);
+      t.dispose();
+    }
   });
 
   test('disposing a model releases its parameters and buffers', () => {

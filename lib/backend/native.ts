@@ -27,6 +27,7 @@ export interface NativeBinding {
   setNumThreads(threads: number): void;
   workspaceTrim(): void;
   workspacePeak(reset: number): number;
+  cacheLineOffset(buffer: ArrayBuffer): number;
   unary(op: number, x: TypedArray, y: TypedArray, alpha: number): void;
   unaryBackward(op: number, x: TypedArray, y: TypedArray, dy: TypedArray, dx: TypedArray, alpha: number): void;
   binary(op: number, shape: Ints, strideA: Ints, strideB: Ints, a: TypedArray, b: TypedArray, out: TypedArray): void;
