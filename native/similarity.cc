@@ -55,10 +55,20 @@ void gather_m(T* out, int64_t ld, const T* m, const Similarity& S, int64_t col0,
 // columns:
 //   forward:  p[c,a] ← Σ_b M[a,b]·p[c,b] in place (spatial) or p[c,a] ← m[a]·p[c,a] (diagonal)
 //   adjoint:  dm[a,b] += Σ_c g[c,a]·p[c,b] and dp[c,b] = Σ_a M[a,b]·g[c,a] (spatial; diagonal:
-//             dm[a] += Σ_c g[c,a]·p[c,a], dp[c,a] = m[a]·g[c,a]), g = dX̃; dm may be null; dp (when
+//             dm[a] += Σ_c g[c,a]·p[c,a], dp[c,a] = m[a]·g[c,a]), g = dX̃; dm as DmRows says; dp (when
 //             to_dp) overwrites g.
 // The loops run 16 columns at a time over all the channels, so that those columns of M (K·K rows) stay in
 // L1 while every channel uses them. Portable code here; vector code below.
+
+// Where the adjoint puts dm: rows ld apart, added into, or (overwrite) the channels' sum written over them
+// — on AVX-512 with streaming stores that bypass the caches, so the rows must then be 64-byte aligned.
+template <class T>
+struct DmRows {
+  T* p;  // null when dm is not wanted
+  int64_t ld;
+  bool overwrite;
+};
+
 template <class T>
 struct Transform {
   // One channel's K rows (ld apart) over n ≤ 16 columns from t0, replaced in place by M times them: row
@@ -95,7 +105,7 @@ struct Transform {
       }
     }
   }
-  static inline __attribute__((always_inline)) void adjoint(const T* mt, const T* p, T* g, T* dm, bool to_dp,
+  static inline __attribute__((always_inline)) void adjoint(const T* mt, const T* p, T* g, DmRows<T> dm, bool to_dp,
                                                             int64_t nch, int64_t K, bool spatial, int64_t ld,
                                                             int64_t lanes) {
     thread_local std::vector<T> copy;  // one channel's K gradient rows, 16 columns of them
@@ -103,6 +113,9 @@ struct Transform {
     T* src = copy.data();
     for (int64_t t0 = 0; t0 < lanes; t0 += 16) {
       const int64_t n = std::min<int64_t>(16, lanes - t0);
+      if (dm.p && dm.overwrite)
+        for (int64_t r = 0; r < (spatial ? K * K : K); ++r)
+          std::fill(dm.p + r * dm.ld + t0, dm.p + r * dm.ld + t0 + n, T(0));
       for (int64_t c = 0; c < nch; ++c) {
         const T* pc = p + c * K * ld + t0;
         T* gc = g + c * K * ld + t0;
@@ -110,15 +123,15 @@ struct Transform {
           for (int64_t a = 0; a < K; ++a)
             for (int64_t t = 0; t < n; ++t) {
               const T ga = gc[a * ld + t];
-              if (dm) dm[a * ld + t0 + t] += ga * pc[a * ld + t];
+              if (dm.p) dm.p[a * dm.ld + t0 + t] += ga * pc[a * ld + t];
               if (to_dp) gc[a * ld + t] = mt[a * ld + t0 + t] * ga;
             }
           continue;
         }
-        if (dm)
+        if (dm.p)
           for (int64_t a = 0; a < K; ++a)
             for (int64_t b = 0; b < K; ++b)
-              for (int64_t t = 0; t < n; ++t) dm[(a * K + b) * ld + t0 + t] += gc[a * ld + t] * pc[b * ld + t];
+              for (int64_t t = 0; t < n; ++t) dm.p[(a * K + b) * dm.ld + t0 + t] += gc[a * ld + t] * pc[b * ld + t];
         if (to_dp) mix(gc, ld, mt, ld, K, true, t0, n, src);
       }
     }
@@ -168,23 +181,34 @@ __attribute__((target("avx512f"))) void spatial_forward_avx512(float* p, int64_t
   for (int64_t t = 0; t < lanes; t += 16) mix_strip_avx512<KT, false>(p, ld, mt, ldm, nch, k, t);
 }
 
-template <int KT>
-__attribute__((target("avx512f"))) void spatial_adjoint_avx512(const float* mt, const float* p, float* g, float* dm,
-                                                                 bool to_dp, int64_t nch, int64_t k, int64_t ld,
-                                                                 int64_t lanes) {
+// A vector of dm: streamed (overwrite: the final value, q 64-byte aligned) or stored.
+__attribute__((target("avx512f"), always_inline)) inline void store_dm(float* q, __m512 v, bool overwrite) {
+  if (overwrite)
+    _mm512_stream_ps(q, v);
+  else
+    _mm512_storeu_ps(q, v);
+}
+
+// (Overwrite = dm.overwrite, as a template parameter: a run-time choice there cost GCC registers.)
+template <int KT, bool Overwrite>
+__attribute__((target("avx512f"))) void spatial_adjoint_avx512(const float* mt, const float* p, float* g,
+                                                                 DmRows<float> dm, bool to_dp, int64_t nch, int64_t k,
+                                                                 int64_t ld, int64_t lanes) {
   constexpr int kRows = KT ? KT : kMaxRegisterTaps, kStep = KT == 0 || KT <= 12 ? 2 : 1;
   const int64_t K = KT ? KT : k, step = K <= 12 ? kStep : 1;
   __m512 v[kStep][kRows];
   for (int64_t t = 0; t < lanes; t += 16) {
     // dm rows a, a+1 (step 2) in registers across all channels: acc[u][b] += g[c, a+u]·p[c, b].
-    if (dm)
+    if (dm.p)
       for (int64_t a = 0; a < K; a += step) {
         const bool pair = step == 2 && a + 1 < K;
+        float* row = dm.p + a * K * dm.ld + t;  // row (a, b) at row + b·ld, (a + 1, b) at row + (K + b)·ld
 #pragma GCC unroll 25
-        for (int64_t b = 0; b < K; ++b) v[0][b] = _mm512_loadu_ps(dm + (a * K + b) * ld + t);
+        for (int64_t b = 0; b < K; ++b) v[0][b] = Overwrite ? _mm512_setzero_ps() : _mm512_loadu_ps(row + b * dm.ld);
         if (pair)
 #pragma GCC unroll 25
-          for (int64_t b = 0; b < K; ++b) v[kStep - 1][b] = _mm512_loadu_ps(dm + ((a + 1) * K + b) * ld + t);
+          for (int64_t b = 0; b < K; ++b)
+            v[kStep - 1][b] = Overwrite ? _mm512_setzero_ps() : _mm512_loadu_ps(row + (K + b) * dm.ld);
         for (int64_t c = 0; c < nch; ++c) {
           const __m512 g0 = _mm512_loadu_ps(g + (c * K + a) * ld + t);
           const __m512 g1 = pair ? _mm512_loadu_ps(g + (c * K + a + 1) * ld + t) : g0;
@@ -196,10 +220,10 @@ __attribute__((target("avx512f"))) void spatial_adjoint_avx512(const float* mt, 
           }
         }
 #pragma GCC unroll 25
-        for (int64_t b = 0; b < K; ++b) _mm512_storeu_ps(dm + (a * K + b) * ld + t, v[0][b]);
+        for (int64_t b = 0; b < K; ++b) store_dm(row + b * dm.ld, v[0][b], Overwrite);
         if (pair)
 #pragma GCC unroll 25
-          for (int64_t b = 0; b < K; ++b) _mm512_storeu_ps(dm + ((a + 1) * K + b) * ld + t, v[kStep - 1][b]);
+          for (int64_t b = 0; b < K; ++b) store_dm(row + (K + b) * dm.ld, v[kStep - 1][b], Overwrite);
       }
     // dp over g in place (mix_strip holds a channel's rows in registers before writing them).
     if (to_dp) mix_strip_avx512<KT, true>(g, ld, mt, ld, nch, k, t);
@@ -209,9 +233,9 @@ __attribute__((target("avx512f"))) void spatial_adjoint_avx512(const float* mt, 
 // Diagonal adjoint over NV vectors of columns from t0: dm[a] for those columns in registers across the
 // channels.
 template <int NV>
-__attribute__((target("avx512f"))) void diagonal_adjoint_avx512(const float* mt, const float* p, float* g, float* dm,
-                                                                  bool to_dp, int64_t nch, int64_t K, int64_t ld,
-                                                                  int64_t t0) {
+__attribute__((target("avx512f"))) void diagonal_adjoint_avx512(const float* mt, const float* p, float* g,
+                                                                  DmRows<float> dm, bool to_dp, int64_t nch, int64_t K,
+                                                                  int64_t ld, int64_t t0) {
   for (int64_t a = 0; a < K; ++a) {
     __m512 acc[NV], ma[NV];
     for (int v = 0; v < NV; ++v) {
@@ -226,10 +250,10 @@ __attribute__((target("avx512f"))) void diagonal_adjoint_avx512(const float* mt,
         if (to_dp) _mm512_storeu_ps(g + at + 16 * v, _mm512_mul_ps(ma[v], ga));
       }
     }
-    if (dm)
+    if (dm.p)
       for (int v = 0; v < NV; ++v) {
-        float* q = dm + a * ld + t0 + 16 * v;
-        _mm512_storeu_ps(q, _mm512_add_ps(_mm512_loadu_ps(q), acc[v]));
+        float* q = dm.p + a * dm.ld + t0 + 16 * v;
+        store_dm(q, dm.overwrite ? acc[v] : _mm512_add_ps(_mm512_loadu_ps(q), acc[v]), dm.overwrite);
       }
   }
 }
@@ -251,13 +275,18 @@ __attribute__((target("avx512f"))) void forward_avx512(float* p, int64_t ld, con
     }
 }
 
-__attribute__((target("avx512f"))) void adjoint_avx512(const float* mt, const float* p, float* g, float* dm,
+__attribute__((target("avx512f"))) void adjoint_avx512(const float* mt, const float* p, float* g, DmRows<float> dm,
                                                          bool to_dp, int64_t nch, int64_t K, bool spatial, int64_t ld,
                                                          int64_t lanes) {
   if (spatial) {
-    if (K == 9) return spatial_adjoint_avx512<9>(mt, p, g, dm, to_dp, nch, K, ld, lanes);
-    if (K == 25) return spatial_adjoint_avx512<25>(mt, p, g, dm, to_dp, nch, K, ld, lanes);
-    return spatial_adjoint_avx512<0>(mt, p, g, dm, to_dp, nch, K, ld, lanes);
+    const auto run = [&](auto kt) {
+      constexpr int KT = decltype(kt)::value;
+      if (dm.overwrite) return spatial_adjoint_avx512<KT, true>(mt, p, g, dm, to_dp, nch, K, ld, lanes);
+      spatial_adjoint_avx512<KT, false>(mt, p, g, dm, to_dp, nch, K, ld, lanes);
+    };
+    if (K == 9) return run(std::integral_constant<int, 9>());
+    if (K == 25) return run(std::integral_constant<int, 25>());
+    return run(std::integral_constant<int, 0>());
   }
   int64_t t0 = 0;
   for (; t0 + 64 <= lanes; t0 += 64) diagonal_adjoint_avx512<4>(mt, p, g, dm, to_dp, nch, K, ld, t0);
@@ -269,8 +298,9 @@ __attribute__((target("avx2,fma"))) void forward_avx2(float* p, int64_t ld, cons
   Transform<float>::forward(p, ld, mt, ldm, nch, K, spatial, lanes);
 }
 
-__attribute__((target("avx2,fma"))) void adjoint_avx2(const float* mt, const float* p, float* g, float* dm, bool to_dp,
-                                                      int64_t nch, int64_t K, bool spatial, int64_t ld, int64_t lanes) {
+__attribute__((target("avx2,fma"))) void adjoint_avx2(const float* mt, const float* p, float* g, DmRows<float> dm,
+                                                      bool to_dp, int64_t nch, int64_t K, bool spatial, int64_t ld,
+                                                      int64_t lanes) {
   Transform<float>::adjoint(mt, p, g, dm, to_dp, nch, K, spatial, ld, lanes);
 }
 
@@ -298,11 +328,11 @@ void transform_forward(T* p, int64_t ld, const T* mt, int64_t ldm, int64_t nch, 
 }
 
 template <class T>
-void transform_adjoint(const T* mt, const T* p, T* g, T* dm, bool to_dp, int64_t nch, const Similarity& S, int64_t ld,
-                       int64_t lanes) {
+void transform_adjoint(const T* mt, const T* p, T* g, DmRows<T> dm, bool to_dp, int64_t nch, const Similarity& S,
+                       int64_t ld, int64_t lanes) {
 #if defined(__x86_64__) || defined(_M_X64)
   if constexpr (std::is_same_v<T, float>) {
-    const gemm::Isa isa = isa_for(S.G.taps, ld, ld, lanes);
+    const gemm::Isa isa = isa_for(S.G.taps, ld, dm.p ? dm.ld : ld, lanes);
     if (isa == gemm::Isa::avx512) return adjoint_avx512(mt, p, g, dm, to_dp, nch, S.G.taps, S.spatial, ld, lanes);
     if (isa == gemm::Isa::avx2) return adjoint_avx2(mt, p, g, dm, to_dp, nch, S.G.taps, S.spatial, ld, lanes);
   }
@@ -397,6 +427,13 @@ struct TileView {
   void scatter(const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int) const {}  // tile() always succeeds
 };
 
+// Orders the streaming stores made so far before the stores that follow (the threads' join).
+inline void stream_fence() {
+#if defined(__x86_64__) || defined(_M_X64)
+  _mm_sfence();
+#endif
+}
+
 // dX̃ = Wᵀ·dY tile by tile, then dm and dx from it (see the file comment). With dw, the weight gradient
 // comes from the same tiles: the chunk's patch rows, once the adjoint has used them, are transformed into
 // X̃ in place and dWᵀ += X̃ · dYᵀ goes into a per-thread copy, the copies summed into dw at the end.
@@ -452,7 +489,15 @@ void backward_fused(const Similarity& S, const T* x, const T* w, const T* m, con
         for (int64_t col0 = col_begin; col0 < col_end; col0 += tile) {
           const int64_t width = std::min(tile, col_end - col0), lanes = gemm::round_up(width, 16);
           gather_m(mt, tile, m, S, col0, width);
-          if (dm) std::fill(dmt, dmt + mt_size, T(0));
+          // dm goes straight into place when one chunk holds every channel and the tile's columns fill whole
+          // vectors of aligned rows (on AVX-512 with streaming stores: dm is written once and not read back
+          // here); otherwise the chunks add into dmt, copied out after.
+          T* dm_tile = dm ? dm + img * S.mrows * G.plane + (col0 - img * G.plane) : nullptr;
+          const bool dm_direct = dm && chunk == d.c && width % 16 == 0 && G.plane % 16 == 0 &&
+                                 reinterpret_cast<uintptr_t>(dm_tile) % 64 == 0;
+          const DmRows<T> dm_rows =
+              dm_direct ? DmRows<T>{dm_tile, G.plane, true} : DmRows<T>{dm ? dmt : nullptr, tile, false};
+          if (dm && !dm_direct) std::fill(dmt, dmt + mt_size, T(0));
           // dY for the tile (rows f, columns in one image): read in place by a single chunk (unless the
           // kernels' reads past its last column would leave dy); packed once for several, since its rows
           // are a plane apart in dy, which the kernels would read with cache-set conflicts.
@@ -474,7 +519,7 @@ void backward_fused(const Similarity& S, const T* x, const T* w, const T* m, con
                 TileView<T>{xt, tile, row0}, 0, nullptr, nullptr, bbuf);
             conv::pack_patches(pt, x, G, 0, row0, rows, col0, width, tile);
             for (int64_t r = 0; r < rows; ++r) std::fill(pt + r * tile + width, pt + r * tile + lanes, T(0));
-            transform_adjoint(mt, pt, xt, dm ? dmt : nullptr, dx != nullptr, c1 - c0, S, tile, lanes);
+            transform_adjoint(mt, pt, xt, dm_rows, dx != nullptr, c1 - c0, S, tile, lanes);
             if (dx) conv::col2im_add(dx, xt, tile, G, 0, row0, col0, rows, width);  // xt now holds dP
             if (dw) {
               transform_forward(pt, tile, mt, tile, c1 - c0, S, lanes);
@@ -487,13 +532,16 @@ void backward_fused(const Similarity& S, const T* x, const T* w, const T* m, con
                   gemm::DenseCView<T>{dwt.as<T>() + tid * dwt_size, F}, 1, nullptr, nullptr, nullptr);
             }
           }
-          if (dm)
+          if (dm_direct) {
+            stream_fence();
+          } else if (dm) {
             for (int64_t t = 0; t < width;) {
               const int64_t col = col0 + t, p = col % G.plane, len = std::min(width - t, G.plane - p);
               for (int64_t r = 0; r < S.mrows; ++r)
                 std::memcpy(dm + (img * S.mrows + r) * G.plane + p, dmt + r * tile + t, sizeof(T) * len);
               t += len;
             }
+          }
         }
       }
     });

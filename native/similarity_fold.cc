@@ -197,7 +197,8 @@ void dot_taps(int64_t r0, int64_t r1, int64_t k, const T* a, const T* g, T* acc)
   if constexpr (std::is_same_v<T, float>)
     if (use_avx512(k)) {
       const int64_t n = (r1 - r0) * k;
-      return k == 9 ? dot_taps_avx512<9>(n, k, a + r0 * k, g + r0 * k, acc) : dot_taps_avx512<0>(n, k, a + r0 * k, g + r0 * k, acc);
+      return k == 9 ? dot_taps_avx512<9>(n, k, a + r0 * k, g + r0 * k, acc)
+                    : dot_taps_avx512<0>(n, k, a + r0 * k, g + r0 * k, acc);
     }
 #endif
   for (int64_t r = r0; r < r1; ++r)

@@ -153,6 +153,8 @@ function expectGradients(dtype: FloatDtype, x: Arr, w: Arr, m: Arr, dy: Arr, att
   const tol = dtype === 'float32' ? { rtol: 2e-4, atol: 2e-4 } : TOL.float64;
   ns.tidy(() => {
     const [tx, tw, tm] = [x, w, m].map((v) => toTensor(v, dtype, true));
+    // Pooled buffers of the gradients' sizes hold NaN, so a kernel that leaves an element unwritten fails.
+    for (const shape of [x.shape, w.shape, m.shape]) ns.full(shape, NaN, { dtype }).dispose();
     ns.similarityConv2d(tx, tw, tm, attrs).backward(toTensor(dy, dtype));
     expectClose(tx.grad!, expected.dx, tol);
     expectClose(tw.grad!, expected.dw, tol);
@@ -168,6 +170,8 @@ describe('similarityConv2d gradients at sizes that cross tiles, channel chunks, 
     { name: 'dilation 2, smaller output', x: [2, 9, 11, 12], w: [7, 9, 3, 3], attrs: { padding: 1, dilation: 2 } },
     // One channel chunk (dY read in place), several tiles per image, a 5×5 kernel.
     { name: '3 channels, 5×5', x: [2, 3, 19, 23], w: [6, 3, 5, 5], attrs: { padding: 2 } },
+    // One channel chunk, tiles of whole vectors on planes of 16·k positions: dm written straight into place.
+    { name: '3 channels, dm in place', x: [2, 3, 16, 16], w: [5, 3, 3, 3], attrs: { padding: 1 } },
     // Weights small next to the output: dw comes from the same tiles (per-thread copies summed), over
     // three channel chunks, the last one partial.
     { name: 'weight gradient fused, 20 channels', x: [4, 20, 24, 26], w: [8, 20, 3, 3], attrs: { padding: 1 } },
