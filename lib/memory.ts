@@ -27,6 +27,11 @@ const POOL_CAP_BYTES = Number(process.env.NEURAL_SIMILARITY_POOL_BYTES ?? 2 ** 3
 
 const poolKey = (dtype: DType, length: number): string => `${dtype}:${length}`;
 
+// Fresh buffers this large ask for transparent huge pages (Linux), whose first touch is about ten times
+// faster than that of 4 KiB pages; NEURAL_SIMILARITY_HUGE_PAGES=0 turns this off.
+const HUGE_PAGES = process.env.NEURAL_SIMILARITY_HUGE_PAGES !== '0';
+const HUGE_PAGE_MIN_BYTES = 4 << 20;
+
 /**
  * A buffer of `length` elements whose first one sits on a 64-byte boundary (a cache line, so that the
  * kernels' 16-float vectors never straddle two lines; the system allocator returns addresses 16 bytes past
@@ -40,6 +45,7 @@ export function allocate(dtype: DType, length: number): TypedArray {
     return reused;
   }
   const buffer = new ArrayBuffer(length * BYTES[dtype] + 64);
+  if (HUGE_PAGES && buffer.byteLength >= HUGE_PAGE_MIN_BYTES) native.adviseHugePages(buffer);
   return new ARRAY_TYPES[dtype](buffer, native.cacheLineOffset(buffer), length);
 }
 

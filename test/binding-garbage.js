@@ -93,16 +93,17 @@ const CONV_DIMS = [1, 2, 5, 5, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1];  // x [1,2,5,5], w
 const withDims = (dims, k, value) => dims.map((d, i) => (i === k ? value : d));
 const threads = native.runtimeInfo().threads;
 
+// Garbage for an argument that must be a live ArrayBuffer.
+const NOT_AN_ARRAY_BUFFER = [['a Float32Array', [F(4)]], ['a number', [64]], ['null', [null]],
+  ['a DataView', [new DataView(new ArrayBuffer(8))]], ['a detached ArrayBuffer', [detached(F(4)).buffer]]];
+
 const ENTRIES = {
   runtimeInfo: { make: () => [], kinds: [] },
   setNumThreads: { make: () => [threads], kinds: [int], semantic: [['0 threads', [0]], ['1025 threads', [1025]]] },
   workspaceTrim: { make: () => [], kinds: [] },
   workspacePeak: { make: () => [0], kinds: [int], semantic: [['reset 2', [2]]] },
-  cacheLineOffset: {
-    make: () => [new ArrayBuffer(100)], kinds: [],
-    semantic: [['a Float32Array', [F(4)]], ['a number', [64]], ['null', [null]], ['a DataView', [new DataView(new ArrayBuffer(8))]],
-      ['a detached ArrayBuffer', [detached(F(4)).buffer]]],
-  },
+  cacheLineOffset: { make: () => [new ArrayBuffer(100)], kinds: [], semantic: NOT_AN_ARRAY_BUFFER },
+  adviseHugePages: { make: () => [new ArrayBuffer(100)], kinds: [], semantic: NOT_AN_ARRAY_BUFFER },
   unary: {
     make: () => [1, F(6), F(6), 0], kinds: [int, arr('F'), arr('F'), num],
     semantic: [['unknown op', [9, F(6), F(6), 0]], ['int32 elements', [1, I(6), I(6), 0]], ['mixed float dtypes', [1, D(6), F(6), 0]]],

@@ -1,3 +1,4 @@
+import * as fs from 'fs';
 import * as ns from '../lib';
 import { native } from '../lib/backend/native';
 
@@ -69,6 +70,23 @@ describe('memory', () => {
       expect(t.values.length).toBe(n);
       t.dispose();
     }
+  });
+
+  test('fresh buffers of 4 MiB and more ask for huge pages', () => {
+    const advise = jest.spyOn(native, 'adviseHugePages');
+    try {
+      const small = ns.zeros([(1 << 20) + 3]);  // 4 MiB + 12 bytes of float32 with the 64 bytes of slack
+      const tiny = ns.zeros([(1 << 18) + 5]);
+      expect(advise.mock.calls.map(([b]) => b.byteLength)).toEqual([4 * ((1 << 20) + 3) + 64]);
+      for (const t of [small, tiny]) t.dispose();
+    } finally {
+      advise.mockRestore();
+    }
+    // The 2 MiB-aligned interior of a 9 MiB buffer is 6 or 8 MiB, depending on where it starts; none fits
+    // in 1 MiB. Linux kernels with transparent huge pages (the sysfs file) accept the advice; elsewhere 0.
+    const thp = fs.existsSync('/sys/kernel/mm/transparent_hugepage/enabled');
+    expect(thp ? [6 << 20, 8 << 20] : [0]).toContain(native.adviseHugePages(new ArrayBuffer(9 << 20)));
+    expect(native.adviseHugePages(new ArrayBuffer(1 << 20))).toBe(0);
   });
 
   test('disposing a model releases its parameters and buffers', () => {

@@ -28,6 +28,7 @@ export interface NativeBinding {
   workspaceTrim(): void;
   workspacePeak(reset: number): number;
   cacheLineOffset(buffer: ArrayBuffer): number;
+  adviseHugePages(buffer: ArrayBuffer): number;
   unary(op: number, x: TypedArray, y: TypedArray, alpha: number): void;
   unaryBackward(op: number, x: TypedArray, y: TypedArray, dy: TypedArray, dx: TypedArray, alpha: number): void;
   binary(op: number, shape: Ints, strideA: Ints, strideB: Ints, a: TypedArray, b: TypedArray, out: TypedArray): void;
