@@ -39,6 +39,10 @@ size_t ns_cpu_workspace_in_use_bytes(void);
 void ns_cpu_workspace_trim(void);
 /* Most scratch bytes requested at once since the last reset; reset != 0 starts a new measurement. */
 size_t ns_cpu_workspace_peak_bytes(int reset);
+/* Asks the OS (Linux) to back the 2 MiB-aligned interior of [p, p + bytes), not yet touched, with transparent
+   huge pages: first-touch faults then come 2 MiB at a time, about ten times faster than 4 KiB pages. Returns
+   the bytes advised: 0 where unsupported, refused or too small. */
+size_t ns_cpu_advise_huge_pages(void* p, size_t bytes);
 
 /* ----------------------------------------------------------- elementwise */
 

@@ -10,6 +10,10 @@
 #include <thread>
 #include <vector>
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
 namespace ns {
 namespace {
 
@@ -155,6 +159,7 @@ Scratch::Scratch(size_t bytes) : ptr_(nullptr), size_(0), requested_(bytes) {
   size_t rounded = (bytes + 4095) & ~size_t(4095);
   void* p = std::aligned_alloc(64, rounded);
   if (!p) throw std::bad_alloc();
+  if (rounded >= (size_t(4) << 20)) ns_cpu_advise_huge_pages(p, rounded);
   ptr_ = p;
   size_ = rounded;
   std::lock_guard<std::mutex> lock(c.mutex);
@@ -197,6 +202,19 @@ void ns_cpu_workspace_trim(void) {
   for (auto& kv : c.free_blocks) std::free(kv.second);
   c.free_blocks.clear();
   c.cached = 0;
+}
+
+size_t ns_cpu_advise_huge_pages(void* p, size_t bytes) {
+#ifdef MADV_HUGEPAGE
+  constexpr uintptr_t kHuge = uintptr_t(2) << 20;
+  const auto start = reinterpret_cast<uintptr_t>(p);
+  const uintptr_t begin = (start + kHuge - 1) / kHuge * kHuge, end = (start + bytes) / kHuge * kHuge;
+  if (end > begin && madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE) == 0) return end - begin;
+#else
+  (void)p;
+  (void)bytes;
+#endif
+  return 0;
 }
 
 }  // extern "C"

@@ -45,8 +45,8 @@ void parallel_for(int64_t n, int64_t grain, F&& fn) {
 }
 
 // Scratch memory from a process-wide cache: blocks are kept after use so that steady-state work does
-// not touch fresh pages (first touch costs about 11 µs per 4 KiB page on the target machines).
-// 64-byte aligned. Throws std::bad_alloc when memory runs out.
+// not touch fresh pages (first touch costs about 11 µs per 4 KiB page on the target machines; blocks
+// of 4 MiB and more ask for huge pages). 64-byte aligned. Throws std::bad_alloc when memory runs out.
 class Scratch {
  public:
   explicit Scratch(size_t bytes);
