@@ -230,7 +230,7 @@ void weight_grad_gemm(const Geometry& G, Rows&& rows_of_p, const T* dy, T* dw, T
     const int64_t row_blocks = (G.k + 15) / 16;
     parallel_for(row_blocks, 4, [&](int64_t b, int64_t e) {
       const int64_t k0 = b * 16, k1 = std::min(G.k, e * 16);
-      transpose_sum(dw + g * G.fg * G.k + k0, G.k, cs.as<T>() + k0 * N, N, parts, c_size, k1 - k0, N);
+      gemm::transpose_sum(dw + g * G.fg * G.k + k0, G.k, cs.as<T>() + k0 * N, N, parts, c_size, k1 - k0, N);
     });
     if (dbias)
       for (int64_t f = 0; f < N; ++f) {
@@ -280,7 +280,7 @@ void weight_grad_gemm_few_rows(const Geometry& G, Rows&& rows_of_p, const T* dy,
             rows_of_p(rows, g, 0, G.k, r0 + k0, kcur, kc);
             for (int64_t r = G.k; r < np; ++r) std::fill(rows + r * kc, rows + (r + 1) * kc, T(r < N ? 1 : 0));
             for (int64_t q = 0; q < np; q += NR)
-              transpose_sum(dst + q * kcur, NR, rows + q * kc, kc, 1, 0, NR, kcur);
+              gemm::transpose_sum(dst + q * kcur, NR, rows + q * kc, kc, 1, 0, NR, kcur);
             return gemm::BPanels<T>{dst, NR * kcur, NR};
           },
           gemm::DenseCView<T>{cs.as<T>() + tid * c_size, N}, 0, nullptr, abuf, bbuf);

@@ -85,31 +85,6 @@ void pack_patches_portable(T* dst, const T* x, const Geometry& G, int64_t g, int
   }
 }
 
-// Portable dYᵀ packer: one filter (panel column) at a time along the positions.
-template <class T>
-void pack_dy_transposed_portable(T* dst, const T* dy, const Geometry& G, int64_t g, int64_t c0, int64_t kc,
-                                 int64_t f0, int64_t fc, int64_t NR) {
-  for (int64_t q = 0; q < fc; q += NR) {
-    T* panel = dst + q * kc;
-    for (int64_t t = 0; t < NR; ++t) {
-      if (q + t >= fc) {
-        for (int64_t kk = 0; kk < kc; ++kk) panel[kk * NR + t] = T(0);
-        continue;
-      }
-      const int64_t f = g * G.fg + f0 + q + t;
-      int64_t img = c0 / G.plane, p = c0 % G.plane;
-      const T* row = dy + (img * G.d.f + f) * G.plane;
-      for (int64_t kk = 0; kk < kc; ++kk) {
-        panel[kk * NR + t] = row[p];
-        if (++p == G.plane) {
-          p = 0;
-          row = dy + (++img * G.d.f + f) * G.plane;
-        }
-      }
-    }
-  }
-}
-
 // out[u] += s[u] for u < n.
 template <class T>
 void add_span(T* __restrict out, const T* __restrict s, int64_t n) {
@@ -181,29 +156,6 @@ inline __attribute__((always_inline)) void col2im_add_impl(T* dx, const T* tile,
     r += step;
     tap += step;
     if (tap == G.taps) tap = 0, ++c;
-  }
-}
-
-// 16 × 16 tiles through a local buffer: rows of src read along j, rows of dst written along i.
-template <class T>
-void transpose_sum_portable(T* dst, int64_t ldd, const T* src, int64_t lds, int64_t parts, int64_t part_stride,
-                            int64_t rows, int64_t cols) {
-  T tile[16][16];
-  for (int64_t i0 = 0; i0 < rows; i0 += 16) {
-    const int64_t ni = std::min<int64_t>(16, rows - i0);
-    for (int64_t j0 = 0; j0 < cols; j0 += 16) {
-      const int64_t nj = std::min<int64_t>(16, cols - j0);
-      for (int64_t i = 0; i < ni; ++i) {
-        const T* s = src + (i0 + i) * lds + j0;
-        for (int64_t j = 0; j < nj; ++j) {
-          T sum = s[j];
-          for (int64_t t = 1; t < parts; ++t) sum += s[t * part_stride + j];
-          tile[i][j] = sum;
-        }
-      }
-      for (int64_t j = 0; j < nj; ++j)
-        for (int64_t i = 0; i < ni; ++i) dst[(j0 + j) * ldd + i0 + i] = tile[i][j];
-    }
   }
 }
 
@@ -364,92 +316,6 @@ __attribute__((target("avx512f"))) void pack_patches_avx512(float* dst, const fl
   }
 }
 
-// In-register transpose of 16 rows of 16 floats: r[i][j] becomes r[j][i].
-__attribute__((target("avx512f"))) inline void transpose16(__m512 r[16]) {
-  __m512 t[16];
-  for (int i = 0; i < 8; ++i) {
-    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-  }
-  // u[4i + m], 128-bit lane L: column 4L + m of rows 4i..4i+3.
-  __m512 u[16];
-  for (int i = 0; i < 4; ++i) {
-    const __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 1]);
-    const __m512d c = _mm512_castps_pd(t[4 * i + 2]), e = _mm512_castps_pd(t[4 * i + 3]);
-    u[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
-    u[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
-    u[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, e));
-    u[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, e));
-  }
-  for (int m = 0; m < 4; ++m) {
-    const __m512 v1 = _mm512_shuffle_f32x4(u[m], u[4 + m], 0x88), v2 = _mm512_shuffle_f32x4(u[m], u[4 + m], 0xdd);
-    const __m512 w1 = _mm512_shuffle_f32x4(u[8 + m], u[12 + m], 0x88);
-    const __m512 w2 = _mm512_shuffle_f32x4(u[8 + m], u[12 + m], 0xdd);
-    r[m] = _mm512_shuffle_f32x4(v1, w1, 0x88);
-    r[8 + m] = _mm512_shuffle_f32x4(v1, w1, 0xdd);
-    r[4 + m] = _mm512_shuffle_f32x4(v2, w2, 0x88);
-    r[12 + m] = _mm512_shuffle_f32x4(v2, w2, 0xdd);
-  }
-}
-
-// AVX-512 dYᵀ packer (NR a multiple of 16): 16 filters × 16 positions at a time, loaded as rows of dy and
-// transposed in registers; blocks that straddle two images take the portable route element by element.
-__attribute__((target("avx512f"))) void pack_dy_transposed_avx512(float* dst, const float* dy, const Geometry& G,
-                                                                  int64_t g, int64_t c0, int64_t kc, int64_t f0,
-                                                                  int64_t fc, int64_t NR) {
-  const int64_t F = G.d.f, plane = G.plane;
-  for (int64_t q = 0; q < fc; q += NR) {
-    float* panel = dst + q * kc;
-    for (int64_t s = 0; s < NR; s += 16) {
-      const int64_t nf = std::clamp<int64_t>(fc - q - s, 0, 16);
-      const int64_t fbase = g * G.fg + f0 + q + s;
-      for (int64_t k0 = 0; k0 < kc; k0 += 16) {
-        const int64_t n = std::min<int64_t>(16, kc - k0);
-        float* out = panel + k0 * NR + s;
-        const int64_t col = c0 + k0, img = col / plane, p = col % plane;
-        if (nf == 0) {
-          for (int64_t k = 0; k < n; ++k) _mm512_storeu_ps(out + k * NR, _mm512_setzero_ps());
-        } else if (p + n <= plane) {
-          const __mmask16 m = n == 16 ? __mmask16(0xffff) : __mmask16((1u << n) - 1);
-          const float* src = dy + (img * F + fbase) * plane + p;
-          __m512 r[16];
-          for (int f = 0; f < 16; ++f) r[f] = f < nf ? _mm512_maskz_loadu_ps(m, src + f * plane) : _mm512_setzero_ps();
-          transpose16(r);
-          for (int64_t k = 0; k < n; ++k) _mm512_storeu_ps(out + k * NR, r[k]);
-        } else {
-          for (int64_t k = 0; k < n; ++k) {
-            const int64_t ck = col + k, ik = ck / plane, pk = ck % plane;
-            for (int64_t f = 0; f < 16; ++f) out[k * NR + f] = f < nf ? dy[(ik * F + fbase + f) * plane + pk] : 0.0f;
-          }
-        }
-      }
-    }
-  }
-}
-
-// AVX-512 transpose_sum: 16 × 16 tiles summed and transposed in registers.
-__attribute__((target("avx512f"))) void transpose_sum_avx512(float* dst, int64_t ldd, const float* src, int64_t lds,
-                                                             int64_t parts, int64_t part_stride, int64_t rows,
-                                                             int64_t cols) {
-  for (int64_t i0 = 0; i0 < rows; i0 += 16) {
-    const int64_t ni = std::min<int64_t>(16, rows - i0);
-    const __mmask16 mi = ni == 16 ? __mmask16(0xffff) : __mmask16((1u << ni) - 1);
-    for (int64_t j0 = 0; j0 < cols; j0 += 16) {
-      const int64_t nj = std::min<int64_t>(16, cols - j0);
-      const __mmask16 mj = nj == 16 ? __mmask16(0xffff) : __mmask16((1u << nj) - 1);
-      __m512 r[16];
-      for (int64_t i = 0; i < 16; ++i) {
-        r[i] = _mm512_setzero_ps();
-        if (i >= ni) continue;
-        const float* s = src + (i0 + i) * lds + j0;
-        for (int64_t t = 0; t < parts; ++t) r[i] = _mm512_add_ps(r[i], _mm512_maskz_loadu_ps(mj, s + t * part_stride));
-      }
-      transpose16(r);
-      for (int64_t j = 0; j < nj; ++j) _mm512_mask_storeu_ps(dst + (j0 + j) * ldd + i0, mi, r[j]);
-    }
-  }
-}
-
 // AVX-512 col2im_add: spans added 16 lanes at a time under masks.
 __attribute__((target("avx512f"))) void col2im_add_avx512(float* dx, const float* tile, int64_t ldt, const Geometry& G,
                                                           int64_t g, int64_t m0, int64_t n0, int64_t mr, int64_t nr) {
@@ -511,15 +377,22 @@ void pack_patches(T* dst, const T* x, const Geometry& G, int64_t g, int64_t r0, 
   pack_patches_portable(dst, x, G, g, r0, rc, c0, cc, width);
 }
 
+// Runs of positions within one image, each transposed from dy's rows (a plane apart) by gemm::transpose_sum.
 template <class T>
 void pack_dy_transposed(T* dst, const T* dy, const Geometry& G, int64_t g, int64_t c0, int64_t kc, int64_t f0,
                         int64_t fc, int64_t NR) {
-#if defined(__x86_64__) || defined(_M_X64)
-  if constexpr (std::is_same_v<T, float>) {
-    if (avx512_float() && NR % 16 == 0) return pack_dy_transposed_avx512(dst, dy, G, g, c0, kc, f0, fc, NR);
+  for (int64_t q = 0; q < fc; q += NR) {
+    T* panel = dst + q * kc;
+    const int64_t nf = std::min(NR, fc - q);
+    if (nf < NR)
+      for (int64_t kk = 0; kk < kc; ++kk) std::fill(panel + kk * NR + nf, panel + (kk + 1) * NR, T(0));
+    for (int64_t k0 = 0; k0 < kc;) {
+      const int64_t col = c0 + k0, img = col / G.plane, p = col % G.plane, n = std::min(kc - k0, G.plane - p);
+      const T* rows = dy + (img * G.d.f + g * G.fg + f0 + q) * G.plane + p;
+      gemm::transpose_sum(panel + k0 * NR, NR, rows, G.plane, 1, 0, nf, n);
+      k0 += n;
+    }
   }
-#endif
-  pack_dy_transposed_portable(dst, dy, G, g, c0, kc, f0, fc, NR);
 }
 
 template <class T>
@@ -531,17 +404,6 @@ void col2im_add(T* dx, const T* tile, int64_t ldt, const Geometry& G, int64_t g,
   }
 #endif
   col2im_add_impl(dx, tile, ldt, G, g, m0, n0, mr, nr, add_span<T>, add_kernel_row<T>);
-}
-
-template <class T>
-void transpose_sum(T* dst, int64_t ldd, const T* src, int64_t lds, int64_t parts, int64_t part_stride, int64_t rows,
-                   int64_t cols) {
-#if defined(__x86_64__) || defined(_M_X64)
-  if constexpr (std::is_same_v<T, float>) {
-    if (avx512_float()) return transpose_sum_avx512(dst, ldd, src, lds, parts, part_stride, rows, cols);
-  }
-#endif
-  transpose_sum_portable(dst, ldd, src, lds, parts, part_stride, rows, cols);
 }
 
 template void pack_patches<float>(float*, const float*, const Geometry&, int64_t, int64_t, int64_t, int64_t, int64_t,
@@ -556,8 +418,6 @@ template void col2im_add<float>(float*, const float*, int64_t, const Geometry&, 
                                 int64_t);
 template void col2im_add<double>(double*, const double*, int64_t, const Geometry&, int64_t, int64_t, int64_t, int64_t,
                                  int64_t);
-template void transpose_sum<float>(float*, int64_t, const float*, int64_t, int64_t, int64_t, int64_t, int64_t);
-template void transpose_sum<double>(double*, int64_t, const double*, int64_t, int64_t, int64_t, int64_t, int64_t);
 
 }  // namespace conv
 }  // namespace ns

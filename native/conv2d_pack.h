@@ -54,12 +54,6 @@ template <class T>
 void col2im_add(T* dx, const T* tile, int64_t ldt, const Geometry& G, int64_t g, int64_t m0, int64_t n0, int64_t mr,
                 int64_t nr);
 
-// dst[j·ldd + i] = Σ_{t < parts} src[t·part_stride + i·lds + j] for i < rows, j < cols: the sum of the
-// per-thread parts of a product, transposed (the weight gradient's C into dw's layout).
-template <class T>
-void transpose_sum(T* dst, int64_t ldd, const T* src, int64_t lds, int64_t parts, int64_t part_stride, int64_t rows,
-                   int64_t cols);
-
 }  // namespace conv
 }  // namespace ns
 

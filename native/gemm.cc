@@ -3,13 +3,16 @@
 //
 // Every kernel is a template over the rows it computes (1..MR) and, for the vector kernels, over the
 // number of VW-column chunks it computes (1..NR/VW), so edge tiles cost what they compute; the last
-// chunk is stored under a mask.
+// chunk is stored under a mask. Also transpose_sum, the transposing packer of B blocks stored transposed
+// and of the convolutions' dYᵀ and weight gradients.
 #include "gemm.h"
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 #include <utility>
 
 namespace ns {
@@ -196,6 +199,94 @@ MicroKernel<float> choose_f32() {
   return k;
 }
 
+// 16 × 16 tiles through a local buffer: rows of src read along j, rows of dst written along i.
+template <class T>
+void transpose_sum_portable(T* dst, int64_t ldd, const T* src, int64_t lds, int64_t parts, int64_t part_stride,
+                            int64_t rows, int64_t cols) {
+  T tile[16][16];
+  for (int64_t i0 = 0; i0 < rows; i0 += 16) {
+    const int64_t ni = std::min<int64_t>(16, rows - i0);
+    for (int64_t j0 = 0; j0 < cols; j0 += 16) {
+      const int64_t nj = std::min<int64_t>(16, cols - j0);
+      for (int64_t i = 0; i < ni; ++i) {
+        const T* s = src + (i0 + i) * lds + j0;
+        for (int64_t j = 0; j < nj; ++j) {
+          T sum = s[j];
+          for (int64_t t = 1; t < parts; ++t) sum += s[t * part_stride + j];
+          tile[i][j] = sum;
+        }
+      }
+      for (int64_t j = 0; j < nj; ++j)
+        for (int64_t i = 0; i < ni; ++i) dst[(j0 + j) * ldd + i0 + i] = tile[i][j];
+    }
+  }
+}
+
+#if defined(__x86_64__) || defined(_M_X64)
+
+// GCC 12's AVX-512 intrinsics start many results from _mm512_undefined_*() (`__Y = __Y`), which
+// -Wmaybe-uninitialized reports once they are inlined here; the values are fully defined.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+// In-register transpose of 16 rows of 16 floats: r[i][j] becomes r[j][i].
+__attribute__((target("avx512f"))) inline void transpose16(__m512 r[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  // u[4i + m], 128-bit lane L: column 4L + m of rows 4i..4i+3.
+  __m512 u[16];
+  for (int i = 0; i < 4; ++i) {
+    const __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 1]);
+    const __m512d c = _mm512_castps_pd(t[4 * i + 2]), e = _mm512_castps_pd(t[4 * i + 3]);
+    u[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+    u[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+    u[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, e));
+    u[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, e));
+  }
+  for (int m = 0; m < 4; ++m) {
+    const __m512 v1 = _mm512_shuffle_f32x4(u[m], u[4 + m], 0x88), v2 = _mm512_shuffle_f32x4(u[m], u[4 + m], 0xdd);
+    const __m512 w1 = _mm512_shuffle_f32x4(u[8 + m], u[12 + m], 0x88);
+    const __m512 w2 = _mm512_shuffle_f32x4(u[8 + m], u[12 + m], 0xdd);
+    r[m] = _mm512_shuffle_f32x4(v1, w1, 0x88);
+    r[8 + m] = _mm512_shuffle_f32x4(v1, w1, 0xdd);
+    r[4 + m] = _mm512_shuffle_f32x4(v2, w2, 0x88);
+    r[12 + m] = _mm512_shuffle_f32x4(v2, w2, 0xdd);
+  }
+}
+
+// AVX-512 transpose_sum: 16 × 16 tiles summed and transposed in registers.
+__attribute__((target("avx512f"))) void transpose_sum_avx512(float* dst, int64_t ldd, const float* src, int64_t lds,
+                                                             int64_t parts, int64_t part_stride, int64_t rows,
+                                                             int64_t cols) {
+  for (int64_t i0 = 0; i0 < rows; i0 += 16) {
+    const int64_t ni = std::min<int64_t>(16, rows - i0);
+    const __mmask16 mi = ni == 16 ? __mmask16(0xffff) : __mmask16((1u << ni) - 1);
+    for (int64_t j0 = 0; j0 < cols; j0 += 16) {
+      const int64_t nj = std::min<int64_t>(16, cols - j0);
+      const __mmask16 mj = nj == 16 ? __mmask16(0xffff) : __mmask16((1u << nj) - 1);
+      __m512 r[16];
+      for (int64_t i = 0; i < 16; ++i) {
+        if (i >= ni) {
+          r[i] = _mm512_setzero_ps();
+          continue;
+        }
+        const float* s = src + (i0 + i) * lds + j0;
+        r[i] = _mm512_maskz_loadu_ps(mj, s);
+        for (int64_t t = 1; t < parts; ++t) r[i] = _mm512_add_ps(r[i], _mm512_maskz_loadu_ps(mj, s + t * part_stride));
+      }
+      transpose16(r);
+      for (int64_t j = 0; j < nj; ++j) _mm512_mask_storeu_ps(dst + (j0 + j) * ldd + i0, mi, r[j]);
+    }
+  }
+}
+
+#pragma GCC diagnostic pop
+
+#endif
+
 }  // namespace
 
 const MicroKernel<float>& kernel_f32() {
@@ -211,6 +302,20 @@ const MicroKernel<double>& kernel_f64() {
   }();
   return k;
 }
+
+template <class T>
+void transpose_sum(T* dst, int64_t ldd, const T* src, int64_t lds, int64_t parts, int64_t part_stride, int64_t rows,
+                   int64_t cols) {
+#if defined(__x86_64__) || defined(_M_X64)
+  if constexpr (std::is_same_v<T, float>) {
+    if (kernel_f32().level == Isa::avx512) return transpose_sum_avx512(dst, ldd, src, lds, parts, part_stride, rows, cols);
+  }
+#endif
+  transpose_sum_portable(dst, ldd, src, lds, parts, part_stride, rows, cols);
+}
+
+template void transpose_sum<float>(float*, int64_t, const float*, int64_t, int64_t, int64_t, int64_t, int64_t);
+template void transpose_sum<double>(double*, int64_t, const double*, int64_t, int64_t, int64_t, int64_t, int64_t);
 
 }  // namespace gemm
 }  // namespace ns

@@ -179,6 +179,12 @@ struct DenseCView {
   }
 };
 
+// dst[j·ldd + i] = Σ_{t < parts} src[t·part_stride + i·lds + j] for i < rows, j < cols: a sum of parts
+// (a product's per-thread copies), transposed in 16 × 16 tiles (in registers on AVX-512).
+template <class T>
+void transpose_sum(T* dst, int64_t ldd, const T* src, int64_t lds, int64_t parts, int64_t part_stride, int64_t rows,
+                   int64_t cols);
+
 // Packs rows [m0, m0+mc) × [k0, k0+kc) of a strided matrix (element (i, k) at a[i·rs + k·cs]) into
 // panels of MR rows (zero-padded).
 template <class T>
@@ -201,17 +207,13 @@ void pack_a_strided(T* dst, const T* a, int64_t rs, int64_t cs, int64_t m0, int6
 template <class T>
 void pack_b_strided(T* dst, const T* b, int64_t rs, int64_t cs, int64_t k0, int64_t kc, int64_t n0, int64_t nc,
                     int NR) {
-  if (rs == 1 && cs != 1) {  // B stored transposed: each of its columns read along its contiguous K
+  if (rs == 1 && cs != 1) {  // B stored transposed: its columns, contiguous along K, transposed in tiles
     for (int64_t q = 0; q < nc; q += NR) {
       const int64_t cols = std::min<int64_t>(NR, nc - q);
       T* d = dst + q * kc;
-      for (int64_t j = 0; j < NR; ++j) {
-        const T* src = b + k0 + (n0 + q + j) * cs;
-        if (j < cols)
-          for (int64_t k = 0; k < kc; ++k) d[k * NR + j] = src[k];
-        else
-          for (int64_t k = 0; k < kc; ++k) d[k * NR + j] = T(0);
-      }
+      transpose_sum(d, NR, b + k0 + (n0 + q) * cs, cs, 1, 0, cols, kc);
+      if (cols < NR)
+        for (int64_t k = 0; k < kc; ++k) std::fill(d + k * NR + cols, d + (k + 1) * NR, T(0));
     }
     return;
   }

@@ -562,7 +562,7 @@ void backward_fused(const Similarity& S, const T* x, const T* w, const T* m, con
   if (dw)  // dw[f, k] = Σ_threads dWᵀ[k, f]
     parallel_for((G.k + 15) / 16, 4, [&](int64_t b, int64_t e) {
       const int64_t k0 = b * 16, k1 = std::min(G.k, e * 16);
-      conv::transpose_sum(dw + k0, G.k, dwt.as<T>() + k0 * F, F, threads, dwt_size, k1 - k0, F);
+      gemm::transpose_sum(dw + k0, G.k, dwt.as<T>() + k0 * F, F, threads, dwt_size, k1 - k0, F);
     });
 }
 
