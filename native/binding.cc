@@ -94,14 +94,19 @@ Napi::Value WorkspacePeak(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(ns_cpu_workspace_peak_bytes(reset)));
 }
 
+// Argument 0 as a live ArrayBuffer.
+Napi::ArrayBuffer array_buffer_arg(const Args& args, const Napi::CallbackInfo& info) {
+  if (!info[0].IsArrayBuffer()) throw args.type("argument 'buffer' expected an ArrayBuffer");
+  Napi::ArrayBuffer buffer = info[0].As<Napi::ArrayBuffer>();
+  if (buffer.IsDetached()) throw args.type("argument 'buffer' is detached");
+  return buffer;
+}
+
 // cacheLineOffset(buffer): the bytes from the start of an ArrayBuffer to its first 64-byte boundary
 // (tensors' storages start there, so that vectors of 16 floats never straddle two cache lines).
 Napi::Value CacheLineOffset(const Napi::CallbackInfo& info) {
   Args args(info, "cacheLineOffset", 1);
-  if (!info[0].IsArrayBuffer()) throw args.type("argument 'buffer' expected an ArrayBuffer");
-  Napi::ArrayBuffer buffer = info[0].As<Napi::ArrayBuffer>();
-  if (buffer.IsDetached()) throw args.type("argument 'buffer' is detached");
-  const auto address = reinterpret_cast<uintptr_t>(buffer.Data());
+  const auto address = reinterpret_cast<uintptr_t>(array_buffer_arg(args, info).Data());
   return Napi::Number::New(info.Env(), static_cast<double>((64 - address % 64) % 64));
 }
 
@@ -109,10 +114,9 @@ Napi::Value CacheLineOffset(const Napi::CallbackInfo& info) {
 // touch is faster. Returns the bytes advised.
 Napi::Value AdviseHugePages(const Napi::CallbackInfo& info) {
   Args args(info, "adviseHugePages", 1);
-  if (!info[0].IsArrayBuffer()) throw args.type("argument 'buffer' expected an ArrayBuffer");
-  Napi::ArrayBuffer buffer = info[0].As<Napi::ArrayBuffer>();
-  if (buffer.IsDetached()) throw args.type("argument 'buffer' is detached");
-  return Napi::Number::New(info.Env(), static_cast<double>(ns_cpu_advise_huge_pages(buffer.Data(), buffer.ByteLength())));
+  Napi::ArrayBuffer buffer = array_buffer_arg(args, info);
+  const size_t advised = ns_cpu_advise_huge_pages(buffer.Data(), buffer.ByteLength());
+  return Napi::Number::New(info.Env(), static_cast<double>(advised));
 }
 
 Napi::Value WorkspaceTrim(const Napi::CallbackInfo& info) {
