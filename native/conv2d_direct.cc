@@ -262,11 +262,17 @@ void bias_grad(const Geometry& G, const T* dy, T* dbias) {
   const ns_conv2d_desc& d = G.d;
   parallel_for(d.f, 1, [&](int64_t begin, int64_t end) {
     for (int64_t f = begin; f < end; ++f) {
-      T sum = 0;
+      // 16 running sums, so that the loop vectorises (one serial sum ran at a float add per cycle).
+      T lanes[16] = {};
       for (int64_t img = 0; img < d.n; ++img) {
         const T* row = dy + (img * d.f + f) * G.plane;
-        for (int64_t p = 0; p < G.plane; ++p) sum += row[p];
+        int64_t p = 0;
+        for (; p + 16 <= G.plane; p += 16)
+          for (int l = 0; l < 16; ++l) lanes[l] += row[p + l];
+        for (; p < G.plane; ++p) lanes[p % 16] += row[p];
       }
+      T sum = 0;
+      for (int l = 0; l < 16; ++l) sum += lanes[l];
       dbias[f] = sum;
     }
   });

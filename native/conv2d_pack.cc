@@ -361,8 +361,6 @@ __attribute__((target("avx512f"))) void col2im_add_avx512(float* dx, const float
 
 #endif
 
-bool avx512_float() { return gemm::kernel_f32().level == gemm::Isa::avx512; }
-
 }  // namespace
 
 template <class T>
@@ -370,7 +368,7 @@ void pack_patches(T* dst, const T* x, const Geometry& G, int64_t g, int64_t r0, 
                   int64_t width) {
 #if defined(__x86_64__) || defined(_M_X64)
   if constexpr (std::is_same_v<T, float>) {
-    if (avx512_float() && width % 16 == 0 && fits_int32(G))
+    if (gemm::avx512_f32() && width % 16 == 0 && fits_int32(G))
       return pack_patches_avx512(dst, x, G, g, r0, rc, c0, cc, width);
   }
 #endif
@@ -400,7 +398,7 @@ void col2im_add(T* dx, const T* tile, int64_t ldt, const Geometry& G, int64_t g,
                 int64_t nr) {
 #if defined(__x86_64__) || defined(_M_X64)
   if constexpr (std::is_same_v<T, float>) {
-    if (avx512_float()) return col2im_add_avx512(dx, tile, ldt, G, g, m0, n0, mr, nr);
+    if (gemm::avx512_f32()) return col2im_add_avx512(dx, tile, ldt, G, g, m0, n0, mr, nr);
   }
 #endif
   col2im_add_impl(dx, tile, ldt, G, g, m0, n0, mr, nr, add_span<T>, add_kernel_row<T>);

@@ -54,7 +54,6 @@ T apply_unary(int op, T x, T alpha) {
   }
 }
 
-
 template <class T>
 void unary(int op, int64_t n, const T* x, T* y, T alpha) {
   with_unary_op(op, alpha, [&](auto o) {

@@ -18,8 +18,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <type_traits>
 #include <vector>
-#include <cstdlib>
 
 #include "conv2d_direct.h"
 #include "conv2d_gemm.h"
@@ -416,17 +416,6 @@ struct TransformedPatchRows {
   }
 };
 
-// The forward's A operand: W read in place (row f at w + f·CK).
-template <class T>
-struct Weights {
-  const T* w;
-  const Geometry& G;
-  void prepare(int64_t, int64_t) {}
-  gemm::APanels<T> block(int64_t, int64_t m0, int64_t k0, int64_t) const {
-    return gemm::APanels<T>{w + m0 * G.k + k0, gemm::kernel<T>().mr * G.k, G.k, 1};
-  }
-};
-
 // C view of a dense tile buffer holding rows [row0, …) of the product.
 template <class T>
 struct TileView {
@@ -547,13 +536,8 @@ void backward_fused(const Similarity& S, const T* x, const T* w, const T* m, con
           }
           if (dm_direct) {
             stream_fence();
-          } else if (dm) {
-            for (int64_t t = 0; t < width;) {
-              const int64_t col = col0 + t, p = col % G.plane, len = std::min(width - t, G.plane - p);
-              for (int64_t r = 0; r < S.mrows; ++r)
-                std::memcpy(dm + (img * S.mrows + r) * G.plane + p, dmt + r * tile + t, sizeof(T) * len);
-              t += len;
-            }
+          } else if (dm) {  // the tile's columns lie in one image
+            for (int64_t r = 0; r < S.mrows; ++r) std::memcpy(dm_tile + r * G.plane, dmt + r * tile, sizeof(T) * width);
           }
         }
       }
@@ -568,7 +552,7 @@ void backward_fused(const Similarity& S, const T* x, const T* w, const T* m, con
 
 template <class T>
 void forward(const Similarity& S, const T* x, const T* w, const T* m, const T* bias, T* y) {
-  conv::forward_gemm(S.G, Weights<T>{w, S.G}, TransformedPatches<T>{x, m, S}, bias, y);
+  conv::forward_gemm(S.G, conv::DirectWeights<T>{w, S.G}, TransformedPatches<T>{x, m, S}, bias, y);
 }
 
 // The weight gradient goes with the other gradients (backward_fused) unless its per-thread copies would

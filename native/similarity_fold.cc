@@ -164,8 +164,8 @@ __attribute__((target("avx512f"))) void dot_taps_avx512(int64_t n, int64_t kk, c
   for (; i < n; ++i) acc[i % k] += a[i] * g[i];
 }
 
-// The AVX-512 kernels where the GEMM's ISA is AVX-512 (so NEURAL_SIMILARITY_ISA caps them too).
-inline bool use_avx512(int64_t k) { return gemm::kernel_f32().level == gemm::Isa::avx512 && k <= 16; }
+// The AVX-512 kernels hold a row of k taps in one vector.
+inline bool use_avx512(int64_t k) { return gemm::avx512_f32() && k <= 16; }
 #endif
 
 template <class T>
