@@ -370,21 +370,29 @@ Napi::Value SimilarityFold(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// similarityFoldBackward(spatial, rows, k, w, m, dwf, dw, dm): dw and dm may be null.
-Napi::Value SimilarityFoldBackward(const Napi::CallbackInfo& info) {
-  Args args(info, "similarityFoldBackward", 8);
-  int spatial = static_cast<int>(args.integer(0, "spatial", 0, 1));
-  int64_t rows = args.integer(1, "rows", 0, kMaxDim), k = args.integer(2, "k", 1, 4096);
-  Array w = args.array(3, "w"), m = args.array(4, "m"), dwf = args.array(5, "dwf"), dw = args.array(6, "dw", true),
-        dm = args.array(7, "dm", true);
-  ns_dtype dt = common_float_dtype(args, {{"w", &w}, {"m", &m}, {"dwf", &dwf}, {"dw", &dw}, {"dm", &dm}});
-  args.expect_length(w, "w", args.mul(rows, k, "w size"));
-  args.expect_length(m, "m", spatial ? k * k : k);
-  args.expect_length(dwf, "dwf", w.length);
+// similarityStaticBackwardWeight(dims, spatial, x, dy, w, m, dw, dm, dbias): the weight gradients of
+// conv2d(x, fold(w, m)); outputs may be null.
+Napi::Value SimilarityStaticBackwardWeight(const Napi::CallbackInfo& info) {
+  Args args(info, "similarityStaticBackwardWeight", 9);
+  ns_conv2d_desc d = conv_desc(args, 0);
+  if (d.groups != 1) throw args.range("groups expected 1 but got " + std::to_string(d.groups));
+  int spatial = static_cast<int>(args.integer(1, "spatial", 0, 1));
+  Array x = args.array(2, "x"), dy = args.array(3, "dy"), w = args.array(4, "w"), m = args.array(5, "m"),
+        dw = args.array(6, "dw", true), dm = args.array(7, "dm", true), db = args.array(8, "dbias", true);
+  ns_dtype dt = common_float_dtype(args, {{"x", &x}, {"dy", &dy}, {"w", &w}, {"m", &m}, {"dw", &dw}, {"dm", &dm},
+                                          {"dbias", &db}});
+  const int64_t taps = d.kh * d.kw;
+  args.expect_length(x, "x", conv_x_size(d));
+  args.expect_length(dy, "dy", conv_y_size(d));
+  args.expect_length(w, "w", conv_w_size(args, d));
+  args.expect_length(m, "m", spatial ? args.mul(taps, taps, "m size") : taps);
   if (dw.present) args.expect_length(dw, "dw", w.length);
   if (dm.present) args.expect_length(dm, "dm", m.length);
-  check_status(args, ns_cpu_similarity_fold_backward(dt, spatial, rows, k, w.data, m.data, dwf.data,
-                                                     dw.present ? dw.data : nullptr, dm.present ? dm.data : nullptr));
+  if (db.present) args.expect_length(db, "dbias", d.f);
+  check_status(args, ns_cpu_similarity_static_backward_weight(dt, &d, spatial, x.data, dy.data, w.data, m.data,
+                                                              dw.present ? dw.data : nullptr,
+                                                              dm.present ? dm.data : nullptr,
+                                                              db.present ? db.data : nullptr));
   return info.Env().Undefined();
 }
 
@@ -632,7 +640,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"softmax", Softmax},             {"softmaxBackward", SoftmaxBackward},
       {"matmul", Matmul},               {"conv2dForward", Conv2dForward},
       {"conv2dBackwardInput", Conv2dBackwardInput}, {"conv2dBackwardWeight", Conv2dBackwardWeight},
-      {"similarityFold", SimilarityFold},           {"similarityFoldBackward", SimilarityFoldBackward},
+      {"similarityFold", SimilarityFold},
+      {"similarityStaticBackwardWeight", SimilarityStaticBackwardWeight},
       {"similarityConv2dForward", SimilarityConv2dForward}, {"similarityConv2dBackward", SimilarityConv2dBackward},
       {"maxPool2d", MaxPool2d},         {"maxPool2dBackward", MaxPool2dBackward},
       {"avgPool2d", AvgPool2d},         {"avgPool2dBackward", AvgPool2dBackward},

@@ -174,8 +174,7 @@ template <class T>
 void backward_weight(const ns_conv2d_desc& d, const T* x, const T* dy, T* dw, T* dbias) {
   Geometry G(d);
   if (use_direct(G)) return conv::direct_backward_weight(G, x, dy, dw, dbias);
-  if (G.k < G.fg) return weight_grad_gemm_few_rows(G, PatchRows<T>{x, G}, dy, dw, dbias);
-  weight_grad_gemm(G, PatchRows<T>{x, G}, dy, dw, dbias);
+  weight_grad(G, PatchRows<T>{x, G}, dy, DwInPlace<T>{dw, G}, dbias);
 }
 
 }  // namespace

@@ -169,12 +169,49 @@ struct PatchRows {
   }
 };
 
+// The result of a weight-gradient product for group g, as per-thread parts still to be summed:
+//   dW_g[f, k] = Σ_{t < parts} c[t·part_stride + f·ld_f + k·ld_k]   for f < fg, k < G.k,
+// stored transposed (ld_f = 1) or by filter rows (ld_k = 1).
+template <class T>
+struct DwParts {
+  const T* c;
+  int64_t ld_f, ld_k, parts, part_stride;
+  // Writes the block f ∈ [f0, f1), k ∈ [k0, k1) of dW_g: element (f, k) at dst + (f − f0)·ld + k − k0.
+  void block(T* dst, int64_t ld, int64_t f0, int64_t f1, int64_t k0, int64_t k1) const {
+    const T* src = c + f0 * ld_f + k0 * ld_k;
+    if (ld_f == 1) return gemm::transpose_sum(dst, ld, src, ld_k, parts, part_stride, k1 - k0, f1 - f0);
+    for (int64_t f = 0; f < f1 - f0; ++f)
+      for (int64_t k = 0; k < k1 - k0; ++k) {
+        T sum = 0;
+        for (int64_t t = 0; t < parts; ++t) sum += src[t * part_stride + f * ld_f + k];
+        dst[f * ld + k] = sum;
+      }
+  }
+};
+
+// Where the weight gradient goes: the products below end each group by calling out(g, parts) with
+// their DwParts. DwInPlace sums them straight into dw; a fused variant (the static similarity fold)
+// takes blocks of its own into a buffer and derives its gradients from them, so that dW_g is never
+// stored whole.
+template <class T>
+struct DwInPlace {
+  T* dw;
+  const Geometry& G;
+  // Blocks of 16 columns (k) for all filters: the parts are read along their rows when transposed.
+  void operator()(int64_t g, const DwParts<T>& p) const {
+    parallel_for((G.k + 15) / 16, 4, [&](int64_t b, int64_t e) {
+      p.block(dw + g * G.fg * G.k + b * 16, G.k, 0, G.fg, b * 16, std::min(G.k, e * 16));
+    });
+  }
+};
+
 // dW_gᵀ over the whole batch, one product per group: C = [P_g; 1] · dY_gᵀ with rows (c, i, j) and a last
 // row of ones (present when dbias is wanted), columns f; rows(dst, g, r0, rc, c0, cc, ld) packs rows
-// [r0, r0 + rc) × columns [c0, c0 + cc) of P_g with leading dimension ld. Threads split the reduction
-// (positions) and sum their C afterwards, or, when positions are few, split the rows of C.
-template <class T, class Rows>
-void weight_grad_gemm(const Geometry& G, Rows&& rows_of_p, const T* dy, T* dw, T* dbias) {
+// [r0, r0 + rc) × columns [c0, c0 + cc) of P_g with leading dimension ld; dW_g goes to out (see
+// DwInPlace). Threads split the reduction (positions) and sum their C afterwards, or, when positions are
+// few, split the rows of C.
+template <class T, class Rows, class DwOut>
+void weight_grad_gemm(const Geometry& G, Rows&& rows_of_p, const T* dy, DwOut&& out, T* dbias) {
   const ns_conv2d_desc& d = G.d;
   const gemm::MicroKernel<T>& uk = gemm::kernel<T>();
   const int64_t MR = uk.mr;
@@ -225,13 +262,9 @@ void weight_grad_gemm(const Geometry& G, Rows&& rows_of_p, const T* dy, T* dw, T
           },
           gemm::DenseCView<T>{c, N}, 0, nullptr, abuf, bbuf);
     });
-    // dw[g·fg + f, k] = Σ_t C_t[k, f] and dbias[g·fg + f] = Σ_t C_t[k, f] for the row of ones k = G.k.
+    // dW_g[f, k] = Σ_t C_t[k, f] and dbias[g·fg + f] = Σ_t C_t[k, f] for the row of ones k = G.k.
     const int parts = split_reduction ? threads : 1;
-    const int64_t row_blocks = (G.k + 15) / 16;
-    parallel_for(row_blocks, 4, [&](int64_t b, int64_t e) {
-      const int64_t k0 = b * 16, k1 = std::min(G.k, e * 16);
-      gemm::transpose_sum(dw + g * G.fg * G.k + k0, G.k, cs.as<T>() + k0 * N, N, parts, c_size, k1 - k0, N);
-    });
+    out(g, DwParts<T>{cs.as<T>(), 1, N, parts, c_size});
     if (dbias)
       for (int64_t f = 0; f < N; ++f) {
         T sum = 0;
@@ -244,10 +277,11 @@ void weight_grad_gemm(const Geometry& G, Rows&& rows_of_p, const T* dy, T* dw, T
 // The weight gradient for few rows of P (few channels): dW_g = dY_g · [P_g; 1]ᵀ, rows f, columns (c, i, j)
 // and a last column of ones (dbias), reduced over positions split across threads. A = dY_g is read in
 // place (its rows are contiguous within an image) or copied; B = [P_g; 1]ᵀ is packed by rows_of_p (as
-// for weight_grad_gemm) and transposed into panels. Packing only the few rows of P, rather than dY_gᵀ
-// with its many filters, is what makes this the cheaper product here.
-template <class T, class Rows>
-void weight_grad_gemm_few_rows(const Geometry& G, Rows&& rows_of_p, const T* dy, T* dw, T* dbias) {
+// for weight_grad_gemm) and transposed into panels; dW_g goes to out (see DwInPlace). Packing
+// only the few rows of P, rather than dY_gᵀ with its many filters, is what makes this the cheaper
+// product here.
+template <class T, class Rows, class DwOut>
+void weight_grad_gemm_few_rows(const Geometry& G, Rows&& rows_of_p, const T* dy, DwOut&& out, T* dbias) {
   const ns_conv2d_desc& d = G.d;
   const gemm::MicroKernel<T>& uk = gemm::kernel<T>();
   const int64_t MR = uk.mr, M = G.fg, N = G.k + (dbias ? 1 : 0), R = G.cols;
@@ -285,20 +319,19 @@ void weight_grad_gemm_few_rows(const Geometry& G, Rows&& rows_of_p, const T* dy,
           },
           gemm::DenseCView<T>{cs.as<T>() + tid * c_size, N}, 0, nullptr, abuf, bbuf);
     });
-    parallel_for(M, 16, [&](int64_t b, int64_t e) {
-      for (int64_t f = b; f < e; ++f) {
-        T* out = dw + (g * G.fg + f) * G.k;
-        for (int64_t k = 0; k < N; ++k) {
-          T sum = 0;
-          for (int t = 0; t < threads; ++t) sum += cs.as<T>()[t * c_size + f * N + k];
-          if (k < G.k)
-            out[k] = sum;
-          else
-            dbias[g * G.fg + f] = sum;
-        }
-      }
-    });
+    // dW_g[f, k] = Σ_t C_t[f, k] and dbias[g·fg + f] = Σ_t C_t[f, G.k] (the column of ones).
+    const DwParts<T> parts{cs.as<T>(), N, 1, threads, c_size};
+    out(g, parts);
+    if (dbias) parts.block(dbias + g * G.fg, 1, 0, M, G.k, G.k + 1);
   }
+}
+
+// The weight gradient dW_g (to out, see DwInPlace) and dbias, by whichever of the two products above is
+// cheaper for this shape: dY_g · [P_g; 1]ᵀ when P_g has fewer rows than there are filters.
+template <class T, class Rows, class DwOut>
+void weight_grad(const Geometry& G, Rows&& rows_of_p, const T* dy, DwOut&& out, T* dbias) {
+  if (G.k < G.fg) return weight_grad_gemm_few_rows(G, rows_of_p, dy, out, dbias);
+  weight_grad_gemm(G, rows_of_p, dy, out, dbias);
 }
 
 }  // namespace conv

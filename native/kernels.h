@@ -128,10 +128,13 @@ int ns_cpu_conv2d_backward_weight(ns_dtype dt, const ns_conv2d_desc* d, const vo
 /* Static similarity folded into the weight, for w viewed as [rows, k] (rows = F·C, k = K taps):
  * spatial: w'[r,b] = Σ_a w[r,a]·m[a·k + b] (m is [k, k]); diagonal: w'[r,b] = w[r,b]·m[b] (m is [k]). */
 int ns_cpu_similarity_fold(ns_dtype dt, int spatial, int64_t rows, int64_t k, const void* w, const void* m, void* out);
-/* Gradients of the fold for upstream dwf (each output overwritten; NULL when not wanted):
- * dw[r,a] = Σ_b dwf[r,b]·m[a,b] and dm[a,b] = Σ_r w[r,a]·dwf[r,b] (diagonal: dw = dwf·m, dm[b] = Σ_r w·dwf). */
-int ns_cpu_similarity_fold_backward(ns_dtype dt, int spatial, int64_t rows, int64_t k, const void* w, const void* m,
-                                    const void* dwf, void* dw, void* dm);
+/* The weight gradients of y = conv2d(x, w') (+ bias) with w' the fold of w [f, c, kh, kw] (rows = f·c, k =
+ * kh·kw) and m as above (d->groups must be 1). With dwf = ∂y/∂w'ᵀ dy, never stored whole:
+ * dw[r,a] = Σ_b dwf[r,b]·m[a,b] and dm[a,b] = Σ_r w[r,a]·dwf[r,b] (diagonal: dw = dwf·m,
+ * dm[b] = Σ_r w[r,b]·dwf[r,b]), and dbias[f] = Σ dy[:, f] (each overwritten; NULL when not wanted). */
+int ns_cpu_similarity_static_backward_weight(ns_dtype dt, const ns_conv2d_desc* d, int spatial, const void* x,
+                                             const void* dy, const void* w, const void* m, void* dw, void* dm,
+                                             void* dbias);
 
 /* Dynamic neural-similarity convolution (d->groups must be 1), K = kh·kw taps, tap a = i·kw + j:
  *   y[n,f,p] = bias[f] + Σ_{c,a} w[f,c,a] · X̃[n,c,a,p],   X̃[n,c,a,p] = Σ_b M_{n,p}[a,b] · P[n,c,b,p]

@@ -563,10 +563,7 @@ void backward(const Similarity& S, const T* x, const T* w, const T* m, const T* 
   const bool fuse_dw = dw && (dx || dm) && pool_size() * G.k * G.d.f * 2 <= G.d.n * G.d.f * G.plane;
   if (dw && !fuse_dw) {
     const TransformedPatchRows<T> rows{x, m, S};
-    if (G.k < G.fg)
-      conv::weight_grad_gemm_few_rows(G, rows, dy, dw, dbias);
-    else
-      conv::weight_grad_gemm(G, rows, dy, dw, dbias);
+    conv::weight_grad(G, rows, dy, conv::DwInPlace<T>{dw, G}, dbias);
   } else if (dbias) {
     conv::bias_grad(G, dy, dbias);
   }

@@ -1,14 +1,16 @@
 // Static neural similarity folded into the weight (w' = w·M per row of k taps) and its gradients. The
 // rows are F·C short vectors of k = kh·kw elements, so the loops run over rows in parallel and over
 // the k taps in registers (AVX-512 when k ≤ 16, portable loops otherwise; the diagonal form as flat
-// arrays whose taps repeat); the dm reduction sums
-// per-chunk partials in double.
+// arrays whose taps repeat); the dm reduction sums per-chunk partials in double. The gradients also
+// run fused into the convolution's weight-gradient product (static_backward_weight), so that ∂L/∂w'
+// is never stored.
 #include <immintrin.h>
 
 #include <algorithm>
 #include <numeric>
 #include <vector>
 
+#include "conv2d_gemm.h"
 #include "gemm.h"
 #include "kernels.h"
 #include "runtime.h"
@@ -69,9 +71,21 @@ __attribute__((target("avx512f"), always_inline)) inline __m512 row_times_m(cons
   return acc;
 }
 
+inline bool aligned(const float* p) { return (reinterpret_cast<uintptr_t>(p) & 63) == 0; }
+
+// One whole output vector: streamed past the caches (q 64-byte aligned) or stored. The folds' outputs
+// are read next by another pass, long after (w' by the convolution, dw by the optimiser): writing them
+// through the caches made each store wait for its line to be read first.
+__attribute__((target("avx512f"), always_inline)) inline void put(float* q, __m512 v, bool stream) {
+  if (stream)
+    _mm512_stream_ps(q, v);
+  else
+    _mm512_storeu_ps(q, v);
+}
+
 template <int KT>
 __attribute__((target("avx512f"))) void rows_avx512(int64_t r0, int64_t r1, int64_t kk, const float* w, const float* m,
-                                                     float* out, bool transposed) {
+                                                     float* out, bool transposed, bool stream_out) {
   const int64_t k = KT ? KT : kk;
   const __mmask16 mask = static_cast<__mmask16>((1u << k) - 1);
   __m512 mrow[16];
@@ -81,12 +95,14 @@ __attribute__((target("avx512f"))) void rows_avx512(int64_t r0, int64_t r1, int6
     mrow[a] = _mm512_load_ps(row);
   }
   alignas(64) float staged[16 * 16 + 16];  // 16 rows of k, and room for the last one's full vector
+  const bool stream = stream_out && aligned(out + r0 * k);  // (16 rows are k whole cache lines)
   int64_t r = r0;
   for (; r + 16 <= r1; r += 16) {
     for (int64_t i = 0; i < 16; ++i) _mm512_storeu_ps(staged + i * k, row_times_m<KT>(w + (r + i) * k, mrow, k));
-    for (int64_t v = 0; v < k; ++v) _mm512_storeu_ps(out + r * k + 16 * v, _mm512_load_ps(staged + 16 * v));
+    for (int64_t v = 0; v < k; ++v) put(out + r * k + 16 * v, _mm512_load_ps(staged + 16 * v), stream);
   }
   for (; r < r1; ++r) _mm512_mask_storeu_ps(out + r * k, mask, row_times_m<KT>(w + r * k, mrow, k));
+  if (stream) _mm_sfence();
 }
 
 // acc[a,b] += Σ_r w[r,a]·dwf[r,b] with the k rows of acc in registers.
@@ -123,7 +139,7 @@ struct TapPattern {
 // out[i] = src[i]·m[i % k] for i < n (n a multiple of k). (KT as for rows_avx512.)
 template <int KT>
 __attribute__((target("avx512f"))) void scale_taps_avx512(int64_t n, int64_t kk, const float* src, const float* m,
-                                                            float* out) {
+                                                            float* out, bool stream_out) {
   const int64_t k = KT ? KT : kk;
   const TapPattern tp(k);
   __m512 mv[16];
@@ -132,12 +148,14 @@ __attribute__((target("avx512f"))) void scale_taps_avx512(int64_t n, int64_t kk,
     for (int64_t l = 0; l < 16; ++l) lanes[l] = m[(v * 16 + l) % k];
     mv[v] = _mm512_load_ps(lanes);
   }
+  const bool stream = stream_out && aligned(out);  // (a period is whole cache lines)
   int64_t i = 0;
   for (; i + tp.period <= n; i += tp.period)
 #pragma GCC unroll 16
     for (int64_t v = 0; v < tp.vectors; ++v)
-      _mm512_storeu_ps(out + i + 16 * v, _mm512_mul_ps(_mm512_loadu_ps(src + i + 16 * v), mv[v]));
+      put(out + i + 16 * v, _mm512_mul_ps(_mm512_loadu_ps(src + i + 16 * v), mv[v]), stream);
   for (; i < n; ++i) out[i] = src[i] * m[i % k];
+  if (stream) _mm_sfence();
 }
 
 // acc[b] += Σ_{i ≡ b (mod k)} a[i]·g[i] for i < n (n a multiple of k). (KT as for rows_avx512: with it,
@@ -169,16 +187,6 @@ inline bool use_avx512(int64_t k) { return gemm::avx512_f32() && k <= 16; }
 #endif
 
 template <class T>
-void fold_rows(int64_t r0, int64_t r1, int64_t k, const T* w, const T* m, T* out, bool transposed) {
-#if defined(__x86_64__) || defined(_M_X64)
-  if constexpr (std::is_same_v<T, float>)
-    if (use_avx512(k))
-      return k == 9 ? rows_avx512<9>(r0, r1, k, w, m, out, transposed) : rows_avx512<0>(r0, r1, k, w, m, out, transposed);
-#endif
-  Fold<T>::rows(r0, r1, k, w, m, out, transposed);
-}
-
-template <class T>
 void fold_outer(int64_t r0, int64_t r1, int64_t k, const T* w, const T* dwf, T* acc) {
 #if defined(__x86_64__) || defined(_M_X64)
   if constexpr (std::is_same_v<T, float>)
@@ -187,20 +195,29 @@ void fold_outer(int64_t r0, int64_t r1, int64_t k, const T* w, const T* dwf, T* 
   Fold<T>::outer(r0, r1, k, w, dwf, acc);
 }
 
-// out[r, b] = src[r, b]·m[b] for rows [r0, r1).
+// Rows [r0, r1) of out = those of src times M (spatial; Mᵀ when transposed) or times diag(m), streamed
+// past the caches when `stream` (an output too large to stay in cache, that a later pass reads).
 template <class T>
-void scale_taps(int64_t r0, int64_t r1, int64_t k, const T* src, const T* m, T* out) {
+void apply_m(bool spatial, int64_t r0, int64_t r1, int64_t k, const T* src, const T* m, T* out, bool transposed,
+             bool stream) {
 #if defined(__x86_64__) || defined(_M_X64)
   if constexpr (std::is_same_v<T, float>)
     if (use_avx512(k)) {
+      if (spatial)
+        return k == 9 ? rows_avx512<9>(r0, r1, k, src, m, out, transposed, stream)
+                      : rows_avx512<0>(r0, r1, k, src, m, out, transposed, stream);
       const int64_t n = (r1 - r0) * k;
-      return k == 9 ? scale_taps_avx512<9>(n, k, src + r0 * k, m, out + r0 * k)
-                    : scale_taps_avx512<0>(n, k, src + r0 * k, m, out + r0 * k);
+      return k == 9 ? scale_taps_avx512<9>(n, k, src + r0 * k, m, out + r0 * k, stream)
+                    : scale_taps_avx512<0>(n, k, src + r0 * k, m, out + r0 * k, stream);
     }
 #endif
+  if (spatial) return Fold<T>::rows(r0, r1, k, src, m, out, transposed);
   for (int64_t r = r0; r < r1; ++r)
     for (int64_t b = 0; b < k; ++b) out[r * k + b] = src[r * k + b] * m[b];
 }
+
+// Outputs of at least this many bytes are streamed (see apply_m).
+constexpr int64_t kStreamBytes = int64_t(1) << 20;
 
 // acc[b] += Σ_r a[r, b]·g[r, b] over rows [r0, r1).
 template <class T>
@@ -219,45 +236,82 @@ void dot_taps(int64_t r0, int64_t r1, int64_t k, const T* a, const T* g, T* acc)
 
 template <class T>
 void fold(bool spatial, int64_t rows, int64_t k, const T* w, const T* m, T* out) {
-  parallel_for(rows, kRowsPerChunk, [&](int64_t r0, int64_t r1) {
-    if (spatial) return fold_rows(r0, r1, k, w, m, out, false);
-    scale_taps(r0, r1, k, w, m, out);
-  });
+  const bool stream = rows * k * int64_t(sizeof(T)) >= kStreamBytes;
+  parallel_for(rows, kRowsPerChunk,
+               [&](int64_t r0, int64_t r1) { apply_m(spatial, r0, r1, k, w, m, out, false, stream); });
 }
 
-// One pass over chunks of rows: each chunk's dw rows, then its dm partial while the chunk is in cache.
-// The partials are summed per chunk in T, per thread in double, then across threads.
+// The gradients of the fold over rows [0, n) of dwf: dw rows, and dm added to totals (in double), one
+// chunk of rows at a time so that each chunk's dm partial is taken while it is in cache (the partials
+// are summed per chunk in T). w, dwf and dw point at row 0 of the run; dw or totals may be null; dw is
+// streamed when `stream`.
 template <class T>
-void fold_backward(bool spatial, int64_t rows, int64_t k, const T* w, const T* m, const T* dwf, T* dw, T* dm) {
+void fold_backward_rows(bool spatial, int64_t n, int64_t k, const T* w, const T* m, const T* dwf, T* dw,
+                        double* totals, bool stream) {
   const int64_t entries = spatial ? k * k : k;
-  const int threads = static_cast<int>(std::min<int64_t>(pool_size(), (rows + kRowsPerChunk - 1) / kRowsPerChunk));
-  std::vector<double> totals(static_cast<size_t>(entries * std::max(threads, 1)), 0.0);
-  parallel_run(threads, [&](int tid, int nt) {
-    std::vector<T> acc(static_cast<size_t>(entries));
-    for (int64_t c0 = rows * tid / nt, r1 = rows * (tid + 1) / nt; c0 < r1; c0 += kRowsPerChunk) {
-      const int64_t c1 = std::min(r1, c0 + kRowsPerChunk);
-      if (dw) {
-        if (spatial)
-          fold_rows(c0, c1, k, dwf, m, dw, true);
-        else
-          scale_taps(c0, c1, k, dwf, m, dw);
+  std::vector<T> sums(static_cast<size_t>(entries));
+  for (int64_t c0 = 0; c0 < n; c0 += kRowsPerChunk) {
+    const int64_t c1 = std::min(n, c0 + kRowsPerChunk);
+    if (dw) apply_m(spatial, c0, c1, k, dwf, m, dw, true, stream);
+    if (!totals) continue;
+    std::fill(sums.begin(), sums.end(), T(0));
+    if (spatial)
+      fold_outer(c0, c1, k, w, dwf, sums.data());
+    else
+      dot_taps(c0, c1, k, w, dwf, sums.data());
+    for (int64_t e = 0; e < entries; ++e) totals[e] += sums[e];
+  }
+}
+
+// Filters per block of FoldedWeightGrad.
+constexpr int64_t kFilterBlock = 16;
+
+// The weight gradients of y = conv2d(x, w′) with w′ the fold of w and m, without storing ∂L/∂w′: the
+// convolution's weight-gradient product hands over its result (conv::DwParts), and each thread takes
+// blocks of kFilterBlock filters' rows of ∂L/∂w′ into a buffer that stays in L2, which
+// fold_backward_rows turns into their rows of dw and their part of dm at once.
+template <class T>
+struct FoldedWeightGrad {
+  bool spatial;
+  const conv::Geometry& G;
+  const T* w;
+  const T* m;
+  T* dw;
+  T* dm;
+  Scratch buffers;             // per thread: kFilterBlock rows of ∂L/∂w′
+  std::vector<double> totals;  // per thread: the dm partials
+  FoldedWeightGrad(bool spatial_, const conv::Geometry& geometry, const T* w_, const T* m_, T* dw_, T* dm_)
+      : spatial(spatial_), G(geometry), w(w_), m(m_), dw(dw_), dm(dm_),
+        buffers(sizeof(T) * kFilterBlock * geometry.k * pool_size()),
+        totals(static_cast<size_t>((spatial_ ? G.taps * G.taps : G.taps) * pool_size()), 0.0) {}
+  void operator()(int64_t, const conv::DwParts<T>& parts) {
+    const int64_t blocks = (G.fg + kFilterBlock - 1) / kFilterBlock, entries = spatial ? G.taps * G.taps : G.taps;
+    const bool stream = G.d.f * G.k * int64_t(sizeof(T)) >= kStreamBytes;
+    parallel_run(static_cast<int>(std::min<int64_t>(pool_size(), blocks)), [&](int tid, int nt) {
+      T* rows = buffers.as<T>() + tid * kFilterBlock * G.k;
+      for (int64_t b = blocks * tid / nt, e = blocks * (tid + 1) / nt; b < e; ++b) {
+        const int64_t f0 = b * kFilterBlock, f1 = std::min(G.fg, f0 + kFilterBlock), first = f0 * G.k;
+        parts.block(rows, G.k, f0, f1, 0, G.k);
+        fold_backward_rows(spatial, (f1 - f0) * G.cg, G.taps, w + first, m, rows, dw ? dw + first : nullptr,
+                           dm ? totals.data() + tid * entries : nullptr, stream);
       }
-      if (!dm) continue;
-      std::fill(acc.begin(), acc.end(), T(0));
-      if (spatial) {
-        fold_outer(c0, c1, k, w, dwf, acc.data());
-      } else {
-        dot_taps(c0, c1, k, w, dwf, acc.data());
-      }
-      for (int64_t e = 0; e < entries; ++e) totals[tid * entries + e] += acc[e];
-    }
-  });
-  if (dm)
-    for (int64_t e = 0; e < entries; ++e) {
-      double s = 0;
-      for (int t = 0; t < std::max(threads, 1); ++t) s += totals[t * entries + e];
-      dm[e] = static_cast<T>(s);
-    }
+    });
+  }
+};
+
+template <class T>
+void static_backward_weight(const ns_conv2d_desc& d, bool spatial, const T* x, const T* dy, const T* w, const T* m,
+                            T* dw, T* dm, T* dbias) {
+  const conv::Geometry G(d);
+  FoldedWeightGrad<T> out(spatial, G, w, m, dw, dm);
+  conv::weight_grad(G, conv::PatchRows<T>{x, G}, dy, out, dbias);
+  if (!dm) return;
+  const int64_t entries = spatial ? G.taps * G.taps : G.taps;
+  for (int64_t e = 0; e < entries; ++e) {  // the threads' partials
+    double sum = 0;
+    for (int t = 0; t < pool_size(); ++t) sum += out.totals[t * entries + e];
+    dm[e] = static_cast<T>(sum);
+  }
 }
 
 }  // namespace
@@ -272,12 +326,14 @@ int ns_cpu_similarity_fold(ns_dtype dt, int spatial, int64_t rows, int64_t k, co
   });
 }
 
-int ns_cpu_similarity_fold_backward(ns_dtype dt, int spatial, int64_t rows, int64_t k, const void* w, const void* m,
-                                    const void* dwf, void* dw, void* dm) {
+int ns_cpu_similarity_static_backward_weight(ns_dtype dt, const ns_conv2d_desc* d, int spatial, const void* x,
+                                             const void* dy, const void* w, const void* m, void* dw, void* dm,
+                                             void* dbias) {
   return ns::dispatch_float(dt, [&](auto zero) {
     using T = decltype(zero);
-    ns::fold_backward<T>(spatial != 0, rows, k, static_cast<const T*>(w), static_cast<const T*>(m),
-                         static_cast<const T*>(dwf), static_cast<T*>(dw), static_cast<T*>(dm));
+    ns::static_backward_weight<T>(*d, spatial != 0, static_cast<const T*>(x), static_cast<const T*>(dy),
+                                  static_cast<const T*>(w), static_cast<const T*>(m), static_cast<T*>(dw),
+                                  static_cast<T*>(dm), static_cast<T*>(dbias));
   });
 }
 

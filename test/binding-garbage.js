@@ -219,13 +219,17 @@ const ENTRIES = {
       ['mixed element types', [1, 6, 9, F(54), D(81), F(54)]],
     ],
   },
-  similarityFoldBackward: {
-    make: () => [1, 6, 9, F(54), F(81), F(54), F(54), F(81)],
-    kinds: [int, int, int, arr('FD'), arr('FD'), arr('FD'), arr('FD', 'exact', true), arr('FD', 'exact', true)],
+  // The weight gradients of conv2d(x, fold(w, m)): m is [K] (diagonal, spatial 0) or [K, K] (spatial 1).
+  similarityStaticBackwardWeight: {
+    make: () => [CONV_DIMS.slice(), 1, F(50), F(75), F(54), F(81), F(54), F(81), F(3)],
+    kinds: [ints(14), int, arr('FD'), arr('FD'), arr('FD'), arr('FD'), arr('FD', 'exact', true), arr('FD', 'exact', true),
+      arr('FD', 'exact', true)],
     semantic: [
-      ['spatial 2', [2, 6, 9, F(54), F(81), F(54), F(54), F(81)]],
-      ['a spatial dm for the diagonal form', [0, 6, 9, F(54), F(9), F(54), F(54), F(81)]],
-      ['mixed element types', [1, 6, 9, F(54), F(81), D(54), F(54), F(81)]],
+      ['spatial 2', [CONV_DIMS.slice(), 2, F(50), F(75), F(54), F(81), F(54), F(81), F(3)]],
+      ['a spatial m for the diagonal form', [CONV_DIMS.slice(), 0, F(50), F(75), F(54), F(81), F(54), F(81), F(3)]],
+      ['groups 2', [withDims(withDims(CONV_DIMS, 4, 2), 7, 2), 1, F(50), F(50), F(18), F(81), F(18), F(81), F(2)]],
+      ['a kernel larger than the padded input', [withDims(CONV_DIMS, 5, 9), 1, F(50), F(75), F(162), F(729), null, null, null]],
+      ['mixed element types', [CONV_DIMS.slice(), 1, F(50), F(75), F(54), D(81), F(54), F(81), F(3)]],
     ],
   },
   // m: [n, K, ho, wo] (diagonal, spatial 0) or [n, K·K, ho, wo] (spatial 1), K = kh·kw = 9.

@@ -196,23 +196,53 @@ describe('static forms: gradients with many weight rows (fold chunks across thre
     { name: '3×3', x: [2, 40, 5, 4], w: [64, 40, 3, 3], attrs: { padding: 1 } },
     { name: '3×2', x: [2, 40, 5, 4], w: [32, 40, 3, 2], attrs: { padding: [1, 0] } },
     { name: '5×5', x: [1, 16, 5, 5], w: [20, 16, 5, 5], attrs: { padding: 2 } },
+    // Fewer patch rows than filters: the weight gradient's other product (dY·Pᵀ), three blocks of filters.
+    { name: 'fewer patch rows than filters', x: [2, 3, 6, 5], w: [40, 3, 3, 3], attrs: { padding: 1 } },
+    // 4,608 positions: the weight gradient's product splits its reduction over threads.
+    { name: 'many positions', x: [2, 6, 48, 48], w: [24, 6, 3, 3], attrs: { padding: 1 } },
+    // 16 filters × 80 channels: a block of filters holds more than one chunk of 1,024 rows.
+    { name: 'blocks of filters over several chunks', x: [1, 80, 4, 3], w: [20, 80, 3, 3], attrs: { padding: 1 } },
+    // w and w' of 1.1 MiB in float32: the folds stream their outputs past the caches.
+    { name: 'weights over 1 MiB', x: [1, 256, 3, 3], w: [128, 256, 3, 3], attrs: { padding: 1 } },
   ];
-  for (const [stat, dyn] of [['static-diagonal', 'dynamic-diagonal'], ['static-spatial', 'dynamic-spatial']] as [Form, Form][])
+  const pairs = [['static-diagonal', 'dynamic-diagonal'], ['static-spatial', 'dynamic-spatial']] as [Form, Form][];
+
+  function staticCase(stat: Form, dyn: Form, cs: Case) {
+    const [x, w, ms] = [rand(cs.x, 61), rand(cs.w, 62), rand(mShape(stat, cs.x, cs.w, cs.attrs), 63)];
+    const [ho, wo] = outSize(cs.x, cs.w, cs.attrs), plane = ho * wo, rows = ms.data.length;
+    const md = arr([cs.x[0], rows, ho, wo]);
+    for (let n = 0; n < cs.x[0]; n++) for (let r = 0; r < rows; r++) md.data.fill(ms.data[r], (n * rows + r) * plane, (n * rows + r + 1) * plane);
+    const dy = rand([cs.x[0], cs.w[0], ho, wo], 64);
+    const ref = similarityBackwardRef(dyn, x, w, md, dy, cs.attrs);
+    const dm = arr(ms.shape);
+    for (let n = 0; n < cs.x[0]; n++)
+      for (let r = 0; r < rows; r++)
+        for (let p = 0; p < plane; p++) dm.data[r] += ref.dm.data[(n * rows + r) * plane + p];
+    return { x, w, m: ms, dy, expected: { dx: ref.dx, dw: ref.dw, dm } };
+  }
+
+  for (const [stat, dyn] of pairs)
     for (const cs of cases)
       for (const dtype of FLOAT_DTYPES)
         test(`${stat}, ${cs.name}, ${dtype}`, () => {
-          const [x, w, ms] = [rand(cs.x, 61), rand(cs.w, 62), rand(mShape(stat, cs.x, cs.w, cs.attrs), 63)];
-          const [ho, wo] = outSize(cs.x, cs.w, cs.attrs), plane = ho * wo, rows = ms.data.length;
-          const md = arr([cs.x[0], rows, ho, wo]);
-          for (let n = 0; n < cs.x[0]; n++) for (let r = 0; r < rows; r++) md.data.fill(ms.data[r], (n * rows + r) * plane, (n * rows + r + 1) * plane);
-          const dy = rand([cs.x[0], cs.w[0], ho, wo], 64);
-          const ref = similarityBackwardRef(dyn, x, w, md, dy, cs.attrs);
-          const dm = arr(ms.shape);
-          for (let n = 0; n < cs.x[0]; n++)
-            for (let r = 0; r < rows; r++)
-              for (let p = 0; p < plane; p++) dm.data[r] += ref.dm.data[(n * rows + r) * plane + p];
-          expectGradients(dtype, x, w, ms, dy, cs.attrs, { dx: ref.dx, dw: ref.dw, dm });
+          const { x, w, m, dy, expected } = staticCase(stat, dyn, cs);
+          expectGradients(dtype, x, w, m, dy, cs.attrs, expected);
         });
+
+  for (const [stat, dyn] of pairs)
+    test(`${stat}: the gradient of m alone, of w alone, and of x alone`, () => {
+      const cs = cases[0];
+      const { x, w, m, dy, expected } = staticCase(stat, dyn, cs);
+      const wanted: [string, Arr][] = [['x', expected.dx], ['w', expected.dw], ['m', expected.dm]];
+      for (const [name, grad] of wanted)
+        ns.tidy(() => {
+          const [tx, tw, tm] = [x, w, m].map((v, i) => toTensor(v, 'float32', ['x', 'w', 'm'][i] === name));
+          ns.similarityConv2d(tx, tw, tm, cs.attrs).backward(toTensor(dy, 'float32'));
+          const leaf = { x: tx, w: tw, m: tm }[name]!;
+          expectClose(leaf.grad!, grad, { rtol: 2e-4, atol: 2e-4 });
+          expect([tx, tw, tm].filter((t) => t.grad).length).toBe(1);
+        });
+    });
 });
 
 describe('similarityConv2d gradients (float64 finite differences)', () => {

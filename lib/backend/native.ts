@@ -46,8 +46,9 @@ export interface NativeBinding {
   conv2dBackwardInput(dims: Ints, dy: TypedArray, w: TypedArray, dx: TypedArray): void;
   conv2dBackwardWeight(dims: Ints, x: TypedArray, dy: TypedArray, dw: TypedArray, dbias: TypedArray | null): void;
   similarityFold(spatial: number, rows: number, k: number, w: TypedArray, m: TypedArray, out: TypedArray): void;
-  similarityFoldBackward(spatial: number, rows: number, k: number, w: TypedArray, m: TypedArray, dwf: TypedArray,
-                         dw: TypedArray | null, dm: TypedArray | null): void;
+  similarityStaticBackwardWeight(dims: Ints, spatial: number, x: TypedArray, dy: TypedArray, w: TypedArray,
+                                 m: TypedArray, dw: TypedArray | null, dm: TypedArray | null,
+                                 dbias: TypedArray | null): void;
   similarityConv2dForward(dims: Ints, spatial: number, x: TypedArray, w: TypedArray, m: TypedArray,
                           bias: TypedArray | null, y: TypedArray): void;
   similarityConv2dBackward(dims: Ints, spatial: number, x: TypedArray, w: TypedArray, m: TypedArray, dy: TypedArray,

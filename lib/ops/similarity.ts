@@ -2,15 +2,15 @@
  * Neural similarity convolution (DESIGN.md §2): y[f,p] = Σ_{c,a,b} w[f,c,a] · M_p[a,b] · P_p[c,b] (+ bias[f]),
  * and dynamic filters (a kernel per sample).
  *
- * Static forms of M fold into the weight (w' = w·M, one small contraction) and run as conv2d; their
- * gradients come from the parts. Dynamic forms run a fused native kernel whose packing applies M_p to
- * each patch, with its own backward.
+ * Static forms of M fold into the weight (w' = w·M, one small contraction) and run as conv2d; the
+ * diagonal and spatial forms fold their gradients back inside the convolution's weight gradient.
+ * Dynamic forms run a fused native kernel whose packing applies M_p to each patch, with its own backward.
  */
 import { native } from '../backend/native';
 import { Tensor, formatShape } from '../tensor';
 import { record } from '../autograd/node';
 import { checkOptions, checkRank, checkSameDtype, floatTensor } from './util';
-import { Conv2dOptions, checkBias, conv2d, conv2dRaw, convGeometry } from './conv';
+import { Conv2dOptions, ConvGeometry, checkBias, conv2d, conv2dRaw, convGeometry } from './conv';
 import { add } from './elementwise';
 import { matmul } from './matmul';
 import { reshape } from './shape';
@@ -71,9 +71,8 @@ export function similarityConv2d(x: Tensor, w: Tensor, m: Tensor, options?: Simi
     }
     throw new RangeError(`${op}: expected m of shape [${k}], [${k}, ${k}], [${ck}, ${ck}], [${g.n}, ${k}, ${g.ho}, ${g.wo}] or [${g.n}, ${k * k}, ${g.ho}, ${g.wo}] for a ${kh}×${kw} kernel over ${g.c} channels but got ${formatShape(m.shape)}${hint}`);
   }
-  if (form.startsWith('static')) {
-    return conv2dRaw(op, x, foldWeight(w, m, form), bias, g);
-  }
+  if (form === 'static-full') return conv2dRaw(op, x, reshape(matmul(reshape(w, [f, g.c * taps]), m), w.shape), bias, g);
+  if (form.startsWith('static')) return staticSimilarity(op, x, w, m, bias, g, form === 'static-spatial' ? 1 : 0);
   const spatial = form === 'dynamic-spatial' ? 1 : 0;
   const y = Tensor.empty([g.n, f, g.ho, g.wo], x.dtype);
   native.similarityConv2dForward(g.dims, spatial, x.values, w.values, m.values, bias ? bias.values : null, y.values);
@@ -89,23 +88,31 @@ export function similarityConv2d(x: Tensor, w: Tensor, m: Tensor, options?: Simi
 }
 
 /**
- * w'[f,c,b] = Σ_a w[f,c,a]·M[a,b]. The diagonal and spatial forms run a native kernel over the F·C rows
- * of K taps (with its own backward); the full form is a matrix product [F, C·K] · [C·K, C·K].
+ * The static diagonal and spatial forms: w'[f,c,b] = Σ_a w[f,c,a]·M[a,b] (a native fold over the F·C rows
+ * of K taps), then conv2d with w'. The backward takes dx through w' and the gradients of w and m straight
+ * from the convolution's weight-gradient product, which folds its rows back as it finishes them, so that
+ * ∂L/∂w' is never stored.
  */
-function foldWeight(w: Tensor, m: Tensor, form: SimilarityForm): Tensor {
+function staticSimilarity(op: string, x: Tensor, w: Tensor, m: Tensor, bias: Tensor | null, g: ConvGeometry, spatial: number): Tensor {
   const [f, c, kh, kw] = w.shape;
-  const taps = kh * kw;
-  if (form === 'static-full') return reshape(matmul(reshape(w, [f, c * taps]), m), w.shape);
-  const spatial = form === 'static-spatial' ? 1 : 0;
-  const rows = f * c;
-  const out = Tensor.empty(w.shape, w.dtype);
-  native.similarityFold(spatial, rows, taps, w.values, m.values, out.values);
-  return record('similarityFold', [w, m], out, (g) => {
+  const folded = Tensor.empty(w.shape, w.dtype);
+  native.similarityFold(spatial, f * c, kh * kw, w.values, m.values, folded.values);
+  const y = Tensor.empty([g.n, f, g.ho, g.wo], x.dtype);
+  native.conv2dForward(g.dims, x.values, folded.values, bias ? bias.values : null, y.values);
+  record(op, [x, w, m, bias], y, (dy) => {
+    const dx = x.requiresGrad ? Tensor.empty(x.shape, x.dtype) : null;
+    if (dx) native.conv2dBackwardInput(g.dims, dy.values, folded.values, dx.values);
     const dw = w.requiresGrad ? Tensor.empty(w.shape, w.dtype) : null;
     const dm = m.requiresGrad ? Tensor.empty(m.shape, m.dtype) : null;
-    native.similarityFoldBackward(spatial, rows, taps, w.values, m.values, g.values, dw?.values ?? null, dm?.values ?? null);
-    return [dw, dm];
+    const db = bias?.requiresGrad ? Tensor.empty(bias.shape, bias.dtype) : null;
+    if (dw || dm || db) {
+      native.similarityStaticBackwardWeight(g.dims, spatial, x.values, dy.values, w.values, m.values, dw?.values ?? null,
+        dm?.values ?? null, db?.values ?? null);
+    }
+    return [dx, dw, dm, db];
   });
+  if (!y.gradFn) folded.dispose();
+  return y;
 }
 
 /**
