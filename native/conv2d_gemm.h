@@ -263,14 +263,9 @@ void weight_grad_gemm(const Geometry& G, Rows&& rows_of_p, const T* dy, DwOut&& 
           gemm::DenseCView<T>{c, N}, 0, nullptr, abuf, bbuf);
     });
     // dW_g[f, k] = Σ_t C_t[k, f] and dbias[g·fg + f] = Σ_t C_t[k, f] for the row of ones k = G.k.
-    const int parts = split_reduction ? threads : 1;
-    out(g, DwParts<T>{cs.as<T>(), 1, N, parts, c_size});
-    if (dbias)
-      for (int64_t f = 0; f < N; ++f) {
-        T sum = 0;
-        for (int t = 0; t < parts; ++t) sum += cs.as<T>()[t * c_size + G.k * N + f];
-        dbias[g * G.fg + f] = sum;
-      }
+    const DwParts<T> parts{cs.as<T>(), 1, N, split_reduction ? threads : 1, c_size};
+    out(g, parts);
+    if (dbias) parts.block(dbias + g * G.fg, 1, 0, N, G.k, G.k + 1);
   }
 }
 

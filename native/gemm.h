@@ -23,6 +23,10 @@
 #include <cstdint>
 #include <cstring>
 
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#endif
+
 #include "runtime.h"
 
 namespace ns {
@@ -72,6 +76,27 @@ inline const MicroKernel<double>& kernel<double>() { return kernel_f64(); }
 inline bool avx512_f32() { return kernel_f32().level == Isa::avx512; }
 
 inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+// Whether p starts a cache line (64 bytes): where streaming stores may write whole vectors.
+inline bool cache_aligned(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 63) == 0; }
+
+#if defined(__x86_64__) || defined(_M_X64)
+// One vector of an output: streamed past the caches (q cache-aligned; for outputs that are not read back
+// soon, whose lines an ordinary store would first have to read) or stored.
+__attribute__((target("avx512f"), always_inline)) inline void store_vector(float* q, __m512 v, bool stream) {
+  if (stream)
+    _mm512_stream_ps(q, v);
+  else
+    _mm512_storeu_ps(q, v);
+}
+#endif
+
+// Orders the streaming stores made so far before the stores that follow (another thread's reads).
+inline void stream_fence() {
+#if defined(__x86_64__) || defined(_M_X64)
+  _mm_sfence();
+#endif
+}
 
 // A block size of at most `limit` (a multiple of `multiple`) that splits `total` into equal-sized blocks.
 inline int64_t balanced_block(int64_t total, int64_t limit, int64_t multiple) {

@@ -194,14 +194,6 @@ __attribute__((target("avx512f"))) void spatial_forward_avx512(float* p, int64_t
   for (int64_t t = 0; t < lanes; t += 16) mix_strip_avx512<KT, false>(p, ld, mt, ldm, nch, k, t);
 }
 
-// A vector of dm: streamed (overwrite: the final value, q 64-byte aligned) or stored.
-__attribute__((target("avx512f"), always_inline)) inline void store_dm(float* q, __m512 v, bool overwrite) {
-  if (overwrite)
-    _mm512_stream_ps(q, v);
-  else
-    _mm512_storeu_ps(q, v);
-}
-
 // (Overwrite = dm.overwrite, as a template parameter: a run-time choice there cost GCC registers.)
 template <int KT, bool Overwrite>
 __attribute__((target("avx512f"))) void spatial_adjoint_avx512(const float* mt, const float* p, float* g,
@@ -233,10 +225,10 @@ __attribute__((target("avx512f"))) void spatial_adjoint_avx512(const float* mt, 
           }
         }
 #pragma GCC unroll 25
-        for (int64_t b = 0; b < K; ++b) store_dm(row + b * dm.ld, v[0][b], Overwrite);
+        for (int64_t b = 0; b < K; ++b) gemm::store_vector(row + b * dm.ld, v[0][b], Overwrite);
         if (pair)
 #pragma GCC unroll 25
-          for (int64_t b = 0; b < K; ++b) store_dm(row + (K + b) * dm.ld, v[kStep - 1][b], Overwrite);
+          for (int64_t b = 0; b < K; ++b) gemm::store_vector(row + (K + b) * dm.ld, v[kStep - 1][b], Overwrite);
       }
     // dp over g in place (mix_strip holds a channel's rows in registers before writing them).
     if (to_dp) mix_strip_avx512<KT, true>(g, ld, mt, ld, nch, k, t);
@@ -266,7 +258,7 @@ __attribute__((target("avx512f"))) void diagonal_adjoint_avx512(const float* mt,
     if (dm.p)
       for (int v = 0; v < NV; ++v) {
         float* q = dm.p + a * dm.ld + t0 + 16 * v;
-        store_dm(q, dm.overwrite ? acc[v] : _mm512_add_ps(_mm512_loadu_ps(q), acc[v]), dm.overwrite);
+        gemm::store_vector(q, dm.overwrite ? acc[v] : _mm512_add_ps(_mm512_loadu_ps(q), acc[v]), dm.overwrite);
       }
   }
 }
@@ -429,13 +421,6 @@ struct TileView {
   void scatter(const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int) const {}  // tile() always succeeds
 };
 
-// Orders the streaming stores made so far before the stores that follow (the threads' join).
-inline void stream_fence() {
-#if defined(__x86_64__) || defined(_M_X64)
-  _mm_sfence();
-#endif
-}
-
 // dX̃ = Wᵀ·dY tile by tile, then dm and dx from it (see the file comment). With dw, the weight gradient
 // comes from the same tiles: the chunk's patch rows, once the adjoint has used them, are transformed into
 // X̃ in place and dWᵀ += X̃ · dYᵀ goes into a per-thread copy, the copies summed into dw at the end.
@@ -496,7 +481,7 @@ void backward_fused(const Similarity& S, const T* x, const T* w, const T* m, con
           // here); otherwise the chunks add into dmt, copied out after.
           T* dm_tile = dm ? dm + img * S.mrows * G.plane + (col0 - img * G.plane) : nullptr;
           const bool dm_direct = dm && chunk == d.c && width % 16 == 0 && G.plane % 16 == 0 &&
-                                 reinterpret_cast<uintptr_t>(dm_tile) % 64 == 0;
+                                 gemm::cache_aligned(dm_tile);
           const DmRows<T> dm_rows =
               dm_direct ? DmRows<T>{dm_tile, G.plane, true} : DmRows<T>{dm ? dmt : nullptr, tile, false};
           if (dm && !dm_direct) std::fill(dmt, dmt + mt_size, T(0));
@@ -535,7 +520,7 @@ void backward_fused(const Similarity& S, const T* x, const T* w, const T* m, con
             }
           }
           if (dm_direct) {
-            stream_fence();
+            gemm::stream_fence();
           } else if (dm) {  // the tile's columns lie in one image
             for (int64_t r = 0; r < S.mrows; ++r) std::memcpy(dm_tile + r * G.plane, dmt + r * tile, sizeof(T) * width);
           }
@@ -544,10 +529,7 @@ void backward_fused(const Similarity& S, const T* x, const T* w, const T* m, con
     });
   }
   if (dw)  // dw[f, k] = Σ_threads dWᵀ[k, f]
-    parallel_for((G.k + 15) / 16, 4, [&](int64_t b, int64_t e) {
-      const int64_t k0 = b * 16, k1 = std::min(G.k, e * 16);
-      gemm::transpose_sum(dw + k0, G.k, dwt.as<T>() + k0 * F, F, threads, dwt_size, k1 - k0, F);
-    });
+    conv::DwInPlace<T>{dw, G}(0, conv::DwParts<T>{dwt.as<T>(), 1, F, threads, dwt_size});
 }
 
 template <class T>

@@ -71,18 +71,6 @@ __attribute__((target("avx512f"), always_inline)) inline __m512 row_times_m(cons
   return acc;
 }
 
-inline bool aligned(const float* p) { return (reinterpret_cast<uintptr_t>(p) & 63) == 0; }
-
-// One whole output vector: streamed past the caches (q 64-byte aligned) or stored. The folds' outputs
-// are read next by another pass, long after (w' by the convolution, dw by the optimiser): writing them
-// through the caches made each store wait for its line to be read first.
-__attribute__((target("avx512f"), always_inline)) inline void put(float* q, __m512 v, bool stream) {
-  if (stream)
-    _mm512_stream_ps(q, v);
-  else
-    _mm512_storeu_ps(q, v);
-}
-
 template <int KT>
 __attribute__((target("avx512f"))) void rows_avx512(int64_t r0, int64_t r1, int64_t kk, const float* w, const float* m,
                                                      float* out, bool transposed, bool stream_out) {
@@ -95,14 +83,14 @@ __attribute__((target("avx512f"))) void rows_avx512(int64_t r0, int64_t r1, int6
     mrow[a] = _mm512_load_ps(row);
   }
   alignas(64) float staged[16 * 16 + 16];  // 16 rows of k, and room for the last one's full vector
-  const bool stream = stream_out && aligned(out + r0 * k);  // (16 rows are k whole cache lines)
+  const bool stream = stream_out && gemm::cache_aligned(out + r0 * k);  // (16 rows are k whole cache lines)
   int64_t r = r0;
   for (; r + 16 <= r1; r += 16) {
     for (int64_t i = 0; i < 16; ++i) _mm512_storeu_ps(staged + i * k, row_times_m<KT>(w + (r + i) * k, mrow, k));
-    for (int64_t v = 0; v < k; ++v) put(out + r * k + 16 * v, _mm512_load_ps(staged + 16 * v), stream);
+    for (int64_t v = 0; v < k; ++v) gemm::store_vector(out + r * k + 16 * v, _mm512_load_ps(staged + 16 * v), stream);
   }
   for (; r < r1; ++r) _mm512_mask_storeu_ps(out + r * k, mask, row_times_m<KT>(w + r * k, mrow, k));
-  if (stream) _mm_sfence();
+  if (stream) gemm::stream_fence();
 }
 
 // acc[a,b] += Σ_r w[r,a]·dwf[r,b] with the k rows of acc in registers.
@@ -148,14 +136,14 @@ __attribute__((target("avx512f"))) void scale_taps_avx512(int64_t n, int64_t kk,
     for (int64_t l = 0; l < 16; ++l) lanes[l] = m[(v * 16 + l) % k];
     mv[v] = _mm512_load_ps(lanes);
   }
-  const bool stream = stream_out && aligned(out);  // (a period is whole cache lines)
+  const bool stream = stream_out && gemm::cache_aligned(out);  // (a period is whole cache lines)
   int64_t i = 0;
   for (; i + tp.period <= n; i += tp.period)
 #pragma GCC unroll 16
     for (int64_t v = 0; v < tp.vectors; ++v)
-      put(out + i + 16 * v, _mm512_mul_ps(_mm512_loadu_ps(src + i + 16 * v), mv[v]), stream);
+      gemm::store_vector(out + i + 16 * v, _mm512_mul_ps(_mm512_loadu_ps(src + i + 16 * v), mv[v]), stream);
   for (; i < n; ++i) out[i] = src[i] * m[i % k];
-  if (stream) _mm_sfence();
+  if (stream) gemm::stream_fence();
 }
 
 // acc[b] += Σ_{i ≡ b (mod k)} a[i]·g[i] for i < n (n a multiple of k). (KT as for rows_avx512: with it,
@@ -196,7 +184,7 @@ void fold_outer(int64_t r0, int64_t r1, int64_t k, const T* w, const T* dwf, T* 
 }
 
 // Rows [r0, r1) of out = those of src times M (spatial; Mᵀ when transposed) or times diag(m), streamed
-// past the caches when `stream` (an output too large to stay in cache, that a later pass reads).
+// past the caches when `stream` (see streamed).
 template <class T>
 void apply_m(bool spatial, int64_t r0, int64_t r1, int64_t k, const T* src, const T* m, T* out, bool transposed,
              bool stream) {
@@ -216,8 +204,13 @@ void apply_m(bool spatial, int64_t r0, int64_t r1, int64_t k, const T* src, cons
     for (int64_t b = 0; b < k; ++b) out[r * k + b] = src[r * k + b] * m[b];
 }
 
-// Outputs of at least this many bytes are streamed (see apply_m).
-constexpr int64_t kStreamBytes = int64_t(1) << 20;
+// Whether a fold's output of n elements is streamed past the caches: at 1 MiB and more it does not stay in
+// cache until the pass that reads it next (w' the convolution, dw the optimiser), and ordinary stores
+// made each store wait for its line to be read first.
+template <class T>
+bool streamed(int64_t n) {
+  return n * int64_t(sizeof(T)) >= (int64_t(1) << 20);
+}
 
 // acc[b] += Σ_r a[r, b]·g[r, b] over rows [r0, r1).
 template <class T>
@@ -236,7 +229,7 @@ void dot_taps(int64_t r0, int64_t r1, int64_t k, const T* a, const T* g, T* acc)
 
 template <class T>
 void fold(bool spatial, int64_t rows, int64_t k, const T* w, const T* m, T* out) {
-  const bool stream = rows * k * int64_t(sizeof(T)) >= kStreamBytes;
+  const bool stream = streamed<T>(rows * k);
   parallel_for(rows, kRowsPerChunk,
                [&](int64_t r0, int64_t r1) { apply_m(spatial, r0, r1, k, w, m, out, false, stream); });
 }
@@ -278,15 +271,17 @@ struct FoldedWeightGrad {
   const T* m;
   T* dw;
   T* dm;
+  int64_t entries;             // of dm
   Scratch buffers;             // per thread: kFilterBlock rows of ∂L/∂w′
   std::vector<double> totals;  // per thread: the dm partials
   FoldedWeightGrad(bool spatial_, const conv::Geometry& geometry, const T* w_, const T* m_, T* dw_, T* dm_)
       : spatial(spatial_), G(geometry), w(w_), m(m_), dw(dw_), dm(dm_),
+        entries(spatial_ ? geometry.taps * geometry.taps : geometry.taps),
         buffers(sizeof(T) * kFilterBlock * geometry.k * pool_size()),
-        totals(static_cast<size_t>((spatial_ ? G.taps * G.taps : G.taps) * pool_size()), 0.0) {}
+        totals(static_cast<size_t>(entries * pool_size()), 0.0) {}
   void operator()(int64_t, const conv::DwParts<T>& parts) {
-    const int64_t blocks = (G.fg + kFilterBlock - 1) / kFilterBlock, entries = spatial ? G.taps * G.taps : G.taps;
-    const bool stream = G.d.f * G.k * int64_t(sizeof(T)) >= kStreamBytes;
+    const int64_t blocks = (G.fg + kFilterBlock - 1) / kFilterBlock;
+    const bool stream = streamed<T>(G.d.f * G.k);
     parallel_run(static_cast<int>(std::min<int64_t>(pool_size(), blocks)), [&](int tid, int nt) {
       T* rows = buffers.as<T>() + tid * kFilterBlock * G.k;
       for (int64_t b = blocks * tid / nt, e = blocks * (tid + 1) / nt; b < e; ++b) {
@@ -306,10 +301,9 @@ void static_backward_weight(const ns_conv2d_desc& d, bool spatial, const T* x, c
   FoldedWeightGrad<T> out(spatial, G, w, m, dw, dm);
   conv::weight_grad(G, conv::PatchRows<T>{x, G}, dy, out, dbias);
   if (!dm) return;
-  const int64_t entries = spatial ? G.taps * G.taps : G.taps;
-  for (int64_t e = 0; e < entries; ++e) {  // the threads' partials
+  for (int64_t e = 0; e < out.entries; ++e) {  // the threads' partials
     double sum = 0;
-    for (int t = 0; t < pool_size(); ++t) sum += out.totals[t * entries + e];
+    for (int t = 0; t < pool_size(); ++t) sum += out.totals[t * out.entries + e];
     dm[e] = static_cast<T>(sum);
   }
 }
