@@ -3,7 +3,7 @@
  * PyTorch timed on the same shapes in the same run when it is installed.
  */
 import * as ns from '../lib';
-import { native } from '../lib/backend/native';
+import { backendOf } from '../lib/backend/context';
 import { time, runTorch, findTorch, printTable, writeResults, Timing } from './util';
 
 /** The shapes (N, C, H=W, F), 3×3 kernels, padding 1, stride 1. */
@@ -43,9 +43,10 @@ export function run(): void {
     // The backward pair through the kernels the autograd rule calls, on reused buffers.
     const dims = [s.n, s.c, s.hw, s.hw, s.f, 3, 3, 1, 1, 1, 1, 1, 1, 1];
     const dy = ns.randn([s.n, s.f, s.hw, s.hw]), dx = ns.zeros(x.shape), dw = ns.zeros(w.shape);
+    const kernels = backendOf('bench conv2d', x, w, dy);
     const backward = time(() => {
-      native.conv2dBackwardInput(dims, dy.values, w.values, dx.values);
-      native.conv2dBackwardWeight(dims, x.values, dy.values, dw.values, null);
+      kernels.run('conv2dBackwardInput', dims, dy.buffer, w.buffer, dx.buffer);
+      kernels.run('conv2dBackwardWeight', dims, x.buffer, dy.buffer, dw.buffer, null);
     });
     const torch = runTorch<{ forward: Timing; backward: Timing }>(TORCH_CONV, s, threads);
     const entry = {

@@ -1,16 +1,15 @@
 /**
- * Tensor: a shape, a dtype, a device and a storage, plus the autograd fields (requiresGrad, grad,
- * gradFn). Operations live in lib/ops/ and are also reachable as methods (lib/ops/methods.ts).
+ * Tensor: a shape, a dtype, a device and a storage, plus the autograd fields (requiresGrad, grad, gradFn).
+ * A leaf module: it imports no op and no tape code. Operations live in lib/ops/ and are installed as methods
+ * (lib/ops/methods.ts), `backward` included.
  */
-import { native, TypedArray } from './backend/native';
-import { BYTES, DType, Storage, dtypeOf, allocate, forget, trackTensor, untrackTensor } from './memory';
+import { Backend, backendFor, defaultDevice } from './backend/backend';
+import { Storage } from './backend/storage';
+import { BYTES, Device, DType, NativeBuffer, TypedArray } from './backend/types';
+import { trackTensor, untrackTensor } from './memory';
 import type { GradNode } from './autograd/node';
-import { backward as runBackward, BackwardOptions } from './autograd/engine';
 
-export type { DType } from './memory';
-export type { TypedArray } from './backend/native';
-/** Devices a tensor can live on. */
-export type Device = 'cpu' | 'cuda';
+export type { DType, Device, TypedArray } from './backend/types';
 
 let nextId = 1;
 
@@ -37,7 +36,7 @@ export function formatShape(shape: readonly number[]): string {
   return `[${shape.join(', ')}]`;
 }
 
-/** A dense, row-major n-dimensional array of float32, float64 or int32 elements. */
+/** A dense, row-major n-dimensional array of float32, float64 or int32 elements on one device. */
 export class Tensor {
   /** Unique id (debugging, graph bookkeeping). */
   readonly id = nextId++;
@@ -46,7 +45,7 @@ export class Tensor {
   /** Element type. */
   readonly dtype: DType;
   /** Where the elements live. */
-  readonly device: Device = 'cpu';
+  readonly device: Device;
   /** Gradient accumulated by `backward()` (a leaf with requiresGrad only). */
   grad: Tensor | null = null;
   /** The operation that produced this tensor, when it is part of a recorded graph. @internal */
@@ -60,17 +59,29 @@ export class Tensor {
     this.storage = storage.retain();
     this.shape = Object.freeze([...shape]);
     this.dtype = dtype;
+    this.device = storage.backend.device;
     trackTensor(this);
   }
 
-  /** Wraps a typed array (not copied) as a tensor of the given shape. @internal */
-  static fromArray(data: TypedArray, shape: readonly number[]): Tensor {
-    return new Tensor(new Storage(data), shape, dtypeOf(data));
+  /**
+   * A tensor of `shape` on `device` whose elements are unspecified (every kernel writing it overwrites them all).
+   * `op` names the caller in an out-of-memory error. @internal
+   */
+  static empty(shape: readonly number[], dtype: DType, device: Device = defaultDevice(), op = 'empty'): Tensor {
+    const backend = backendFor(op, device);
+    let storage: Storage;
+    try {
+      storage = new Storage(backend, dtype, sizeOf(shape));
+    } catch (err) {
+      throw renameError(op, err);
+    }
+    return new Tensor(storage, shape, dtype);
   }
 
-  /** A tensor of `shape` whose elements are unspecified (every kernel writing it overwrites them all). @internal */
-  static empty(shape: readonly number[], dtype: DType): Tensor {
-    return Tensor.fromArray(allocate(dtype, sizeOf(shape)), shape);
+  /** A tensor holding a copy of host data (converted to `dtype`). @internal */
+  static fromHost(data: TypedArray | readonly number[], shape: readonly number[], dtype: DType,
+                  device: Device = defaultDevice()): Tensor {
+    return new Tensor(Storage.fromHost(backendFor('tensor', device), data, dtype), shape, dtype);
   }
 
   /** Number of elements. */
@@ -116,21 +127,29 @@ export class Tensor {
     return this.storage === null;
   }
 
-  /** The elements, not copied. Throws when the tensor is disposed. @internal */
-  get values(): TypedArray {
-    const data = this.storage?.data;
-    if (!data) throw new Error(`Tensor ${formatShape(this.shape)} (id ${this.id}) is disposed`);
-    return data;
+  /** The device buffer holding the elements. Throws when the tensor is disposed. @internal */
+  get buffer(): NativeBuffer {
+    return this.liveStorage().buffer!;
   }
 
-  /** A copy of the elements in row-major order. */
+  private liveStorage(): Storage {
+    if (!this.storage?.buffer) throw new Error(`Tensor ${formatShape(this.shape)} (id ${this.id}) is disposed`);
+    return this.storage;
+  }
+
+  /** The backend of the tensor's device. @internal */
+  get backend(): Backend {
+    return this.storageOrThrow('backend').backend;
+  }
+
+  /** A host copy of the elements in row-major order (waits for queued device work). */
   dataSync(): TypedArray {
-    return this.values.slice();
+    return this.liveStorage().read(0, this.size);
   }
 
-  /** A copy of the elements, as a promise (for parity with device tensors). */
+  /** A host copy of the elements, as a promise: the wait for a device happens off the event loop. */
   async data(): Promise<TypedArray> {
-    return this.dataSync();
+    return this.liveStorage().readAsync(0, this.size);
   }
 
   /** The value of a one-element tensor. */
@@ -138,12 +157,12 @@ export class Tensor {
     if (this.size !== 1) {
       throw new RangeError(`item: expected a tensor with one element but got shape ${formatShape(this.shape)}`);
     }
-    return this.values[0];
+    return this.liveStorage().read(0, 1)[0];
   }
 
   /** The elements as nested arrays following the shape. */
   toArray(): unknown {
-    const data = this.values;
+    const data = this.dataSync();
     const build = (dim: number, offset: number): unknown => {
       if (dim === this.shape.length) return data[offset];
       const stride = sizeOf(this.shape.slice(dim + 1));
@@ -152,27 +171,18 @@ export class Tensor {
     return build(0, 0);
   }
 
-  /**
-   * Back-propagates from this tensor: accumulates d(this)/d(leaf) · grad into `.grad` of every leaf that
-   * requires grad. `grad` defaults to 1 for a one-element tensor and is required otherwise.
-   */
-  backward(grad?: Tensor, options?: BackwardOptions): void {
-    runBackward(this, grad, options);
-  }
-
   /** A tensor sharing this one's elements, outside the graph. */
   detach(): Tensor {
     return new Tensor(this.storageOrThrow('detach'), this.shape, this.dtype);
   }
 
-  /** Frees the elements now (they return to the pool). Idempotent. */
+  /** Frees the elements now (they return to the device's cache). Idempotent. */
   dispose(): void {
     if (!this.storage) return;
     this.storage.release();
     this.storage = null;
     this.gradFn = null;
     untrackTensor(this);
-    forget(this);
   }
 
   /** @internal */
@@ -181,18 +191,27 @@ export class Tensor {
     return this.storage;
   }
 
-  /** A short description: shape, dtype and the first elements. */
+  /** A short description: shape, dtype, device and the first elements. */
   toString(): string {
     if (!this.storage) return `Tensor(disposed, shape=${formatShape(this.shape)}, dtype=${this.dtype})`;
-    const head = Array.from(this.values.subarray(0, 8)).map((v) => +v.toPrecision(6));
-    return `Tensor(shape=${formatShape(this.shape)}, dtype=${this.dtype}, values=[${head.join(', ')}${this.size > 8 ? ', …' : ''}])`;
+    const head = Array.from(this.storage.read(0, Math.min(8, this.size))).map((v) => +v.toPrecision(6));
+    const where = this.device === 'cpu' ? '' : `, device=${this.device}`;
+    return `Tensor(shape=${formatShape(this.shape)}, dtype=${this.dtype}${where}, values=[${head.join(', ')}${this.size > 8 ? ', …' : ''}])`;
   }
 }
 
-/** Copies a typed array into a fresh tensor of the given dtype (converting when they differ). @internal */
-export function tensorFromTyped(data: TypedArray, shape: readonly number[], dtype: DType): Tensor {
-  const out = allocate(dtype, data.length);
-  if (dtypeOf(data) === dtype) out.set(data);
-  else native.cast(data, out);
-  return Tensor.fromArray(out, shape);
+/**
+ * An error from the addon, renamed for the op that called it: "<op>: <what the addon said>" (the addon's own
+ * prefix, the entry point's name, is dropped), with its class and `code` kept. @internal
+ */
+export function renameError(op: string, err: unknown): unknown {
+  // Errors made by the addon come from the main realm: tell them by shape, not by instanceof.
+  if (typeof err !== 'object' || err === null || typeof (err as Error).message !== 'string') return err;
+  const message = (err as Error).message;
+  const colon = message.indexOf(': ');
+  const rest = colon >= 0 ? message.slice(colon + 2) : message;
+  const renamed = new ((err as Error).constructor as ErrorConstructor)(`${op}: ${rest}`);
+  const code = (err as { code?: unknown }).code;
+  if (code !== undefined) (renamed as { code?: unknown }).code = code;
+  return renamed;
 }

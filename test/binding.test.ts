@@ -1,8 +1,9 @@
 /**
- * Garbage to every native entry point: test/binding-garbage.js calls each one (with wrong types,
- * argument counts, lengths, typed-array kinds, detached buffers, non-finite, fractional, negative and
- * huge integers, overflowing sizes, out-of-range indices, strides past the end, getters that detach a
- * buffer) in a child process, so that a crash fails this test instead of killing jest.
+ * Garbage to every native entry point: test/binding-garbage.js walks the addon's own table of entry points
+ * (native/binding/entry_points.def) and calls each one (with wrong types, argument counts, lengths, buffer
+ * dtypes, freed buffers, detached host arrays, non-finite, fractional, negative and huge integers, overflowing
+ * sizes, out-of-range indices, strides past the end, getters that free a buffer) in a child process, so that a
+ * crash fails this test instead of killing jest.
  */
 import { spawnSync } from 'child_process';
 import * as path from 'path';
@@ -21,7 +22,7 @@ const child = spawnSync(process.execPath, ['--expose-gc', path.join(__dirname, '
   timeout: 120000,
   maxBuffer: 64 * 1024 * 1024,
 });
-const report: { exported: string[]; covered: string[]; results: CallResult[] } | null =
+const report: { exported: string[]; table: string[]; covered: string[]; results: CallResult[] } | null =
   child.status === 0 ? JSON.parse(child.stdout) : null;
 
 describe('native binding under garbage', () => {
@@ -32,10 +33,11 @@ describe('native binding under garbage', () => {
       .toEqual({ signal: null, status: 0, error: undefined, lastCase });
   });
 
-  test('every exported entry point is exercised', () => {
+  test('the exports are exactly the table of entry points, and every one is exercised', () => {
     expect(report).not.toBeNull();
-    expect(report!.exported.length).toBeGreaterThanOrEqual(28);
-    expect(report!.covered).toEqual(report!.exported);
+    expect(report!.exported.length).toBeGreaterThanOrEqual(45);
+    expect(report!.exported).toEqual(report!.table);
+    expect(report!.covered).toEqual(report!.table);
   });
 
   const entries = report?.covered ?? [];
@@ -53,9 +55,14 @@ describe('native binding under garbage', () => {
 
   test('the errors say what was expected', () => {
     const find = (entry: string, label: string): CallResult => report!.results.find((r) => r.entry === entry && r.label === label)!;
-    expect(find('unary', 'argument 1: detached')).toMatchObject({ cls: 'TypeError', message: "unary: argument 'x' is backed by a detached ArrayBuffer" });
-    expect(find('copy', "argument 3's getter detaches argument 1")).toMatchObject({
-      cls: 'TypeError', message: "copy: argument 'src' is backed by a detached ArrayBuffer" });
+    expect(find('unary', 'argument 1: a freed buffer')).toMatchObject({ cls: 'TypeError', message: "unary: argument 'x' is a buffer that was freed" });
+    expect(find('unary', 'argument 1: int32 elements')).toMatchObject({ cls: 'TypeError', message: "unary: argument 'x' expected float32 or float64 elements but got int32" });
+    expect(find('copy', "argument 2's getter frees argument 5")).toMatchObject({
+      cls: 'TypeError', message: "copy: argument 'src' is a buffer that was freed" });
+    expect(find('write', 'argument 2: a detached Float32Array')).toMatchObject({
+      cls: 'TypeError', message: "write: argument 'src' is backed by a detached ArrayBuffer" });
+    expect(find('oneHot', 'a label past the classes')).toMatchObject({
+      cls: 'RangeError', message: 'oneHot: expected labels in [0, 3) but got 3 at index 1' });
     expect(find('maxPool2dBackward', 'a negative argmax index')).toMatchObject({
       cls: 'RangeError', message: "maxPool2dBackward: argument 'argmax' expected indices in [0, 16) but got -1 at 3" });
     expect(find('matmul', 'sizes whose product overflows')).toMatchObject({

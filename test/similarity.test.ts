@@ -4,6 +4,7 @@
  * the identities of DESIGN.md §2, and error messages.
  */
 import * as ns from '../lib';
+import { fill_ } from '../lib/ops/transfer';
 import { Arr, arr, conv2d as convRef, ConvAttrs, size } from './reference';
 import { gradcheck } from './gradcheck';
 import { FLOAT_DTYPES, FloatDtype, TOL, checkForward, describeErrors, expectClose, fromTensor, rand, toTensor } from './helpers';
@@ -398,7 +399,7 @@ describe('similarity layers', () => {
 
   test('DynamicSimilarityConv2d with g = 0 is exactly a plain convolution', () => {
     const layer = new ns.nn.DynamicSimilarityConv2d(4, 6, 3, { form: 'spatial', padding: 1, hidden: 8 });
-    layer.head.weight.values.fill(0);
+    fill_(layer.head.weight, 0);
     const input = x();
     expectClose(layer.forward(input), fromTensor(ns.conv2d(input, layer.weight, { bias: layer.bias, padding: 1 })), { rtol: 1e-6, atol: 1e-6 });
   });

@@ -1,7 +1,7 @@
 /**
  * Weight initialisers (in place, from the global generator; see manualSeed).
  */
-import { RandomKind } from '../backend/native';
+import { RandomKind } from '../backend/native.generated';
 import { Tensor } from '../tensor';
 import { fillRandom } from '../ops/creation';
 
@@ -12,13 +12,13 @@ export function fanIn(w: Tensor): number {
 
 /** Fills with U(−bound, bound). */
 export function uniform(t: Tensor, bound: number): Tensor {
-  fillRandom(RandomKind.uniform, -bound, bound, t.values);
+  fillRandom(RandomKind.uniform, -bound, bound, t);
   return t;
 }
 
 /** Fills with N(0, std²). */
 export function normal(t: Tensor, std: number): Tensor {
-  fillRandom(RandomKind.normal, 0, std, t.values);
+  fillRandom(RandomKind.normal, 0, std, t);
   return t;
 }
 

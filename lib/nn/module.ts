@@ -4,7 +4,7 @@
  */
 import { Tensor, formatShape } from '../tensor';
 import { keep } from '../memory';
-import { noGrad } from '../autograd/node';
+import { assign } from '../ops/transfer';
 
 /** A layer or a network of layers. */
 export abstract class Module {
@@ -113,7 +113,9 @@ export abstract class Module {
       if (src.shape.join() !== t.shape.join()) {
         throw new RangeError(`loadStateDict: expected '${name}' of shape ${formatShape(t.shape)} but got ${formatShape(src.shape)}`);
       }
-      noGrad(() => t.values.set(src.values));
+      const converted = src.dtype === t.dtype ? src : src.cast(t.dtype);
+      assign(t, converted);
+      if (converted !== src) converted.dispose();
     }
   }
 

@@ -16,6 +16,7 @@ import { eye, full, ones } from '../ops/creation';
 import { checkInt, checkNumber } from '../ops/util';
 import { noGrad } from '../autograd/node';
 import { keep } from '../memory';
+import { assign, fill_ } from '../ops/transfer';
 
 /** Convolution geometry shared by the layers here. */
 export interface ConvGeometryOptions {
@@ -179,7 +180,7 @@ export class DynamicSimilarityConv2d extends Module {
     noGrad(() => kaimingNormal(this.head.weight, initScale));
     // The diagonal form normalises its prediction; its scale γ starts at initScale so that M ≈ I.
     this.bn2 = form === 'diagonal' ? this.registerModule('bn2', new BatchNorm2d(r, { dtype })) : null;
-    if (this.bn2) noGrad(() => this.bn2!.weight!.values.fill(initScale));
+    if (this.bn2) fill_(this.bn2.weight!, initScale);
     const id = form === 'diagonal' ? ones([taps], { dtype }) : reshape(eye(taps, { dtype }), [taps * taps]);
     this.identity = keep(reshape(id, [1, r, 1, 1]));
   }
@@ -232,8 +233,9 @@ export class DynamicFilterConv2d extends Module {
     this.fc2 = this.registerModule('fc2', new Linear(hidden, outChannels * inChannels * kh * kw, { dtype }));
     noGrad(() => {
       for (const t of [this.fc2.weight, this.fc2.bias!]) {
-        const v = t.values;
-        for (let i = 0; i < v.length; i++) v[i] *= initScale;
+        const scaled = mul(t, initScale);
+        assign(t, scaled);
+        scaled.dispose();
       }
     });
   }

@@ -1,7 +1,7 @@
 /**
  * 2-D convolution (cross-correlation, as in PyTorch) with stride, padding, dilation and groups.
  */
-import { native } from '../backend/native';
+import { backendOf } from '../backend/context';
 import { Tensor, formatShape } from '../tensor';
 import { record } from '../autograd/node';
 import { checkInt, checkOptions, checkPair, checkRank, checkSameDtype, floatTensor } from './util';
@@ -77,18 +77,19 @@ export function checkBias(op: string, bias: Tensor | null | undefined, f: number
 
 /** Plain convolution on resolved geometry, recorded for autograd. @internal */
 export function conv2dRaw(op: string, x: Tensor, w: Tensor, bias: Tensor | null, g: ConvGeometry): Tensor {
-  const y = Tensor.empty([g.n, g.f, g.ho, g.wo], x.dtype);
-  native.conv2dForward(g.dims, x.values, w.values, bias ? bias.values : null, y.values);
+  const k = backendOf(op, x, w, bias);
+  const y = k.empty([g.n, g.f, g.ho, g.wo], x.dtype);
+  k.run('conv2dForward', g.dims, x.buffer, w.buffer, bias ? bias.buffer : null, y.buffer);
   return record(op, [x, w, bias], y, (dy) => {
     let dx: Tensor | null = null, dw: Tensor | null = null, db: Tensor | null = null;
     if (x.requiresGrad) {
-      dx = Tensor.empty(x.shape, x.dtype);
-      native.conv2dBackwardInput(g.dims, dy.values, w.values, dx.values);
+      dx = k.empty(x.shape, x.dtype);
+      k.run('conv2dBackwardInput', g.dims, dy.buffer, w.buffer, dx.buffer);
     }
     if (w.requiresGrad || bias?.requiresGrad) {
-      const dwAll = Tensor.empty(w.shape, w.dtype);
-      db = bias?.requiresGrad ? Tensor.empty(bias.shape, bias.dtype) : null;
-      native.conv2dBackwardWeight(g.dims, x.values, dy.values, dwAll.values, db ? db.values : null);
+      const dwAll = k.empty(w.shape, w.dtype);
+      db = bias?.requiresGrad ? k.empty(bias.shape, bias.dtype) : null;
+      k.run('conv2dBackwardWeight', g.dims, x.buffer, dy.buffer, dwAll.buffer, db ? db.buffer : null);
       if (w.requiresGrad) dw = dwAll;
       else dwAll.dispose();
     }

@@ -1,11 +1,12 @@
 /**
  * Creating tensors: from data, constants, ranges and seeded random numbers.
  */
-import { native, RandomKind, TypedArray } from '../backend/native';
-import { allocate, DType, dtypeOf } from '../memory';
-import { Tensor, Device, formatShape, sizeOf, tensorFromTyped } from '../tensor';
+import { RandomKind } from '../backend/native.generated';
+import { backendFor, defaultDevice } from '../backend/backend';
+import { backendOf } from '../backend/context';
+import { dtypeOf } from '../backend/storage';
+import { DType, Tensor, Device, TypedArray, formatShape, sizeOf } from '../tensor';
 import { checkInt, checkNumber, checkOptions, checkShape, checkTensor } from './util';
-import { cudaUnavailableReason } from '../backend/info';
 
 /** Options of the creation functions. */
 export interface TensorOptions {
@@ -13,7 +14,7 @@ export interface TensorOptions {
   dtype?: DType;
   /** Record operations on this tensor for autograd. */
   requiresGrad?: boolean;
-  /** Device (default 'cpu'). */
+  /** Device (default: ns.defaultDevice(), 'cuda' where a GPU is usable unless NEURAL_SIMILARITY_DEVICE says otherwise). */
   device?: Device;
 }
 
@@ -23,9 +24,9 @@ function resolveOptions(op: string, options: TensorOptions | undefined, fallback
   const o = checkOptions(op, options);
   const dtype = o.dtype ?? fallback;
   if (!DTYPES.includes(dtype)) throw new TypeError(`${op}: expected dtype to be one of ${DTYPES.join(', ')} but got ${String(o.dtype)}`);
-  const device = o.device ?? 'cpu';
+  const device = o.device ?? defaultDevice();
   if (device !== 'cpu' && device !== 'cuda') throw new TypeError(`${op}: expected device to be 'cpu' or 'cuda' but got ${String(device)}`);
-  if (device === 'cuda') throw new Error(`${op}: device 'cuda' is not available: ${cudaUnavailableReason()}`);
+  backendFor(op, device);
   const requiresGrad = o.requiresGrad ?? false;
   if (typeof requiresGrad !== 'boolean') throw new TypeError(`${op}: expected requiresGrad to be a boolean but got ${typeof requiresGrad}`);
   if (requiresGrad && dtype === 'int32') throw new TypeError(`${op}: requiresGrad needs a float dtype but got int32`);
@@ -85,17 +86,16 @@ export function tensor(data: TypedArray | number[] | number | unknown[], shape?:
     throw new RangeError(`${op}: expected ${sizeOf(finalShape)} values for shape ${formatShape(finalShape)} but got ${values.length}`);
   }
   const o = resolveOptions(op, options, ArrayBuffer.isView(values) ? dtypeOf(values) : 'float32');
-  const typed = ArrayBuffer.isView(values) ? values : Float64Array.from(values);
-  return finish(tensorFromTyped(typed, finalShape, o.dtype), o);
+  return finish(Tensor.fromHost(values, finalShape, o.dtype, o.device), o);
 }
 
 function filled(op: string, shape: readonly number[], value: number, options?: TensorOptions): Tensor {
   checkShape(op, 'shape', shape);
   if (typeof value !== 'number') throw new TypeError(`${op}: expected value to be a number but got ${typeof value}`);
   const o = resolveOptions(op, options, 'float32');
-  const data = allocate(o.dtype, sizeOf(shape));
-  data.fill(value);
-  return finish(Tensor.fromArray(data, shape), o);
+  const t = Tensor.empty(shape, o.dtype, o.device, op);
+  if (t.size > 0) backendOf(op, t).run('fill', value, t.buffer);
+  return finish(t, o);
 }
 
 /** A tensor of `shape` filled with `value`. */
@@ -113,16 +113,16 @@ export function ones(shape: readonly number[], options?: TensorOptions): Tensor 
   return filled('ones', shape, 1, options);
 }
 
-/** Zeros with the shape and dtype of `t`. */
+/** Zeros with the shape, dtype and device of `t`. */
 export function zerosLike(t: Tensor): Tensor {
   checkTensor('zerosLike', 't', t);
-  return full(t.shape, 0, { dtype: t.dtype });
+  return full(t.shape, 0, { dtype: t.dtype, device: t.device });
 }
 
-/** Ones with the shape and dtype of `t`. */
+/** Ones with the shape, dtype and device of `t`. */
 export function onesLike(t: Tensor): Tensor {
   checkTensor('onesLike', 't', t);
-  return full(t.shape, 1, { dtype: t.dtype });
+  return full(t.shape, 1, { dtype: t.dtype, device: t.device });
 }
 
 /** Values start, start + step, … below end (like Python's range); float32 unless dtype says otherwise. */
@@ -135,18 +135,18 @@ export function arange(start: number, end?: number, step = 1, options?: TensorOp
   const count = Math.max(0, Math.ceil((end - start) / step));
   checkShape('arange', 'shape', [count]);
   const o = resolveOptions('arange', options, 'float32');
-  const data = allocate(o.dtype, count);
-  for (let i = 0; i < count; i++) data[i] = start + i * step;
-  return finish(Tensor.fromArray(data, [count]), o);
+  const values = Float64Array.from({ length: count }, (_, i) => start + i * step);
+  return finish(Tensor.fromHost(values, [count], o.dtype, o.device), o);
 }
 
 /** A 2-D identity matrix. */
 export function eye(n: number, options?: TensorOptions): Tensor {
   checkInt('eye', 'n', n);
-  const t = zeros([n, n], options);
-  const data = t.values;
-  for (let i = 0; i < n; i++) data[i * n + i] = 1;
-  return t;
+  checkShape('eye', 'shape', [n, n]);
+  const o = resolveOptions('eye', options, 'float32');
+  const values = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) values[i * n + i] = 1;
+  return finish(Tensor.fromHost(values, [n, n], o.dtype, o.device), o);
 }
 
 // The global generator: a Philox key and the next counter (see native/random.cc).
@@ -160,19 +160,33 @@ export function manualSeed(seed: number): void {
   generator.offset = 0;
 }
 
-/** Fills `out` from the global generator and advances it. @internal */
-export function fillRandom(kind: number, a: number, b: number, out: TypedArray): void {
-  native.random(kind, generator.seed, generator.offset, a, b, out);
-  generator.offset += Math.ceil(out.length / 4);
+/** The global generator's state (for checkpoints): its seed and the next counter. */
+export function rngState(): { seed: number; offset: number } {
+  return { ...generator };
+}
+
+/** Restores a state from rngState(), so that a resumed run draws the numbers the uninterrupted one would. */
+export function setRngState(state: { seed: number; offset: number }): void {
+  if (typeof state !== 'object' || state === null) throw new TypeError(`setRngState: expected { seed, offset } but got ${String(state)}`);
+  checkInt('setRngState', 'seed', state.seed);
+  checkInt('setRngState', 'offset', state.offset);
+  generator.seed = state.seed;
+  generator.offset = state.offset;
+}
+
+/** Fills the float tensor `out` (in place) from the global generator and advances it. @internal */
+export function fillRandom(kind: number, a: number, b: number, out: Tensor): void {
+  if (out.size > 0) backendOf('random', out).run('random', kind, generator.seed, generator.offset, a, b, out.buffer);
+  generator.offset += Math.ceil(out.size / 4);
 }
 
 function random(op: string, kind: number, shape: readonly number[], a: number, b: number, options?: TensorOptions): Tensor {
   checkShape(op, 'shape', shape);
   const o = resolveOptions(op, options, 'float32');
   if (o.dtype === 'int32') throw new TypeError(`${op}: expected a float dtype but got int32`);
-  const data = allocate(o.dtype, sizeOf(shape));
-  fillRandom(kind, a, b, data);
-  return finish(Tensor.fromArray(data, shape), o);
+  const t = Tensor.empty(shape, o.dtype, o.device, op);
+  fillRandom(kind, a, b, t);
+  return finish(t, o);
 }
 
 /** Standard normal samples (mean 0, std 1), or N(mean, std²). */

@@ -1,9 +1,9 @@
 /**
  * Elementwise ops: broadcasting binary arithmetic and comparisons, unary math, casts.
  */
-import { BinaryOp, native, UnaryOp } from '../backend/native';
-import { DType } from '../memory';
-import { Tensor, formatShape, stridesOf } from '../tensor';
+import { BinaryOp, UnaryOp } from '../backend/native.generated';
+import { backendOf } from '../backend/context';
+import { DType, Tensor, formatShape, stridesOf } from '../tensor';
 import { record } from '../autograd/node';
 import { asTensor, checkFloat, checkNumber, checkTensor, TensorLike } from './util';
 import { sumTo } from './reduce';
@@ -51,11 +51,12 @@ function coalesce(shape: number[], strides: number[][]): [number[], number[][]] 
   return [outShape, outStrides];
 }
 
-/** Runs a binary kernel with broadcasting; a and b must share a dtype. @internal */
-export function binaryKernel(op: number, a: Tensor, b: Tensor, outShape: readonly number[], outDtype: DType): Tensor {
-  const out = Tensor.empty(outShape, outDtype);
+/** Runs a binary kernel with broadcasting for `name`; a and b must share a dtype. @internal */
+export function binaryKernel(name: string, op: number, a: Tensor, b: Tensor, outShape: readonly number[], outDtype: DType): Tensor {
+  const k = backendOf(name, a, b);
+  const out = k.empty(outShape, outDtype);
   const [shape, [sa, sb]] = coalesce([...outShape], [broadcastStrides(a.shape, outShape), broadcastStrides(b.shape, outShape)]);
-  native.binary(op, shape, sa, sb, a.values, b.values, out.values);
+  k.run('binary', op, shape, sa, sb, a.buffer, b.buffer, out.buffer);
   return out;
 }
 
@@ -64,8 +65,9 @@ export function cast(t: Tensor, dtype: DType): Tensor {
   checkTensor('cast', 't', t);
   if (typeof dtype !== 'string' || !Object.hasOwn(RANK, dtype)) throw new TypeError(`cast: expected dtype float32, float64 or int32 but got ${String(dtype)}`);
   if (t.dtype === dtype) return t;
-  const out = Tensor.empty(t.shape, dtype);
-  native.cast(t.values, out.values);
+  const k = backendOf('cast', t);
+  const out = k.empty(t.shape, dtype);
+  k.run('cast', t.buffer, out.buffer);
   if (dtype === 'int32') return out;
   return record('cast', [t], out, (g) => [cast(g, t.dtype)]);
 }
@@ -82,8 +84,10 @@ function operands(op: string, a: TensorLike, b: TensorLike): [Tensor, Tensor, DT
   if (ta && tb) dtype = RANK[ta.dtype] >= RANK[tb.dtype] ? ta.dtype : tb.dtype;
   else dtype = (ta ?? tb)!.dtype;
   if (dtype === 'int32' && num !== null && !Number.isInteger(num)) dtype = 'float32';
-  const x = ta ? cast(ta, dtype) : asTensor(op, 'a', a, dtype);
-  const y = tb ? cast(tb, dtype) : asTensor(op, 'b', b, dtype);
+  const device = (ta ?? tb)!.device;
+  if (ta && tb) backendOf(op, ta, tb);
+  const x = ta ? cast(ta, dtype) : asTensor(op, 'a', a, dtype, device);
+  const y = tb ? cast(tb, dtype) : asTensor(op, 'b', b, dtype, device);
   return [x, y, dtype];
 }
 
@@ -95,7 +99,7 @@ function binary(name: string, code: number, a: TensorLike, b: TensorLike, grad: 
     throw new TypeError(`${name}: expected float32 or float64 operands but got int32 (cast them first)`);
   }
   const outShape = broadcastShapes(name, x.shape, y.shape);
-  const out = binaryKernel(code, x, y, outShape, dtype);
+  const out = binaryKernel(name, code, x, y, outShape, dtype);
   if (!grad) return out;
   return record(name, [x, y], out, (g) => {
     const [ga, gb] = grad(g, x, y, out);
@@ -143,7 +147,7 @@ export function div(a: TensorLike, b: TensorLike): Tensor {
 /** a ** b with a tensor exponent, broadcasting (float dtypes); see `pow` for a number exponent. */
 function powTensor(a: TensorLike, b: TensorLike): Tensor {
   return binary('pow', BinaryOp.pow, a, b, (g, x, y, out) => {
-    const ym1 = sub(y, 1), xp = binaryKernel(BinaryOp.pow, x, ym1, broadcastShapes('pow', x.shape, ym1.shape), x.dtype);
+    const ym1 = sub(y, 1), xp = binaryKernel('pow', BinaryOp.pow, x, ym1, broadcastShapes('pow', x.shape, ym1.shape), x.dtype);
     const t = mul(g, y), ga = mul(t, xp);
     const lg = log(x), t2 = mul(g, out), gb = mul(t2, lg);
     for (const tmp of [ym1, xp, t, lg, t2]) tmp.dispose();
@@ -175,7 +179,7 @@ export function minimum(a: TensorLike, b: TensorLike): Tensor {
 
 function tieSplit(g: Tensor, x: Tensor, y: Tensor, wins: number): [Tensor, Tensor] {
   const shape = g.shape;
-  const win = binaryKernel(wins, x, y, shape, x.dtype), tie = binaryKernel(BinaryOp.eq, x, y, shape, x.dtype);
+  const win = binaryKernel('maximum', wins, x, y, shape, x.dtype), tie = binaryKernel('maximum', BinaryOp.eq, x, y, shape, x.dtype);
   const half = mul(tie, 0.5), wa = add(win, half), wb = sub(1, wa);
   const ga = mul(g, wa), gb = mul(g, wb);
   for (const t of [win, tie, half, wa, wb]) t.dispose();
@@ -197,11 +201,12 @@ export function ge(a: TensorLike, b: TensorLike): Tensor { return binary('ge', B
 
 function unary(name: string, code: number, x: Tensor, alpha = 0): Tensor {
   checkFloat(name, 'x', checkTensor(name, 'x', x));
-  const out = Tensor.empty(x.shape, x.dtype);
-  native.unary(code, x.values, out.values, alpha);
+  const k = backendOf(name, x);
+  const out = k.empty(x.shape, x.dtype);
+  k.run('unary', code, x.buffer, out.buffer, alpha);
   return record(name, [x], out, (g) => {
-    const dx = Tensor.empty(x.shape, x.dtype);
-    native.unaryBackward(code, x.values, out.values, g.values, dx.values, alpha);
+    const dx = k.empty(x.shape, x.dtype);
+    k.run('unaryBackward', code, x.buffer, out.buffer, g.buffer, dx.buffer, alpha);
     return [dx];
   });
 }
@@ -232,7 +237,8 @@ export function square(x: Tensor): Tensor { return unary('square', UnaryOp.pow, 
 /** A copy of `x` with its own storage (differentiable). */
 export function clone(x: Tensor): Tensor {
   checkTensor('clone', 'x', x);
-  const out = Tensor.empty(x.shape, x.dtype);
-  out.values.set(x.values);
+  const k = backendOf('clone', x);
+  const out = k.empty(x.shape, x.dtype);
+  k.run('copy', [x.size], 0, [1], 0, [1], x.buffer, out.buffer);
   return record('clone', [x], out, (g) => [g]);
 }

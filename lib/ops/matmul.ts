@@ -1,7 +1,8 @@
 /**
  * Matrix products: matmul (NumPy/PyTorch semantics, batched with broadcasting) and linear.
  */
-import { native, TypedArray } from '../backend/native';
+import { OpContext, backendOf } from '../backend/context';
+import { NativeBuffer } from '../backend/types';
 import { Tensor, formatShape, sizeOf } from '../tensor';
 import { record } from '../autograd/node';
 import { checkRank, checkSameDtype, floatTensor } from './util';
@@ -11,7 +12,7 @@ import { sum, sumTo } from './reduce';
 
 /** A strided view of a batch of matrices: element (b, i, j) at data[b·bs + i·rs + j·cs]. */
 interface MatrixView {
-  data: TypedArray;
+  data: NativeBuffer;
   bs: number;
   rs: number;
   cs: number;
@@ -20,13 +21,14 @@ interface MatrixView {
 /** Row-major [batch, rows, cols] matrices, optionally read transposed. */
 function view(t: Tensor, rows: number, cols: number, transposed: boolean, batchStride = rows * cols): MatrixView {
   return transposed
-    ? { data: t.values, bs: batchStride, rs: 1, cs: cols }
-    : { data: t.values, bs: batchStride, rs: cols, cs: 1 };
+    ? { data: t.buffer, bs: batchStride, rs: 1, cs: cols }
+    : { data: t.buffer, bs: batchStride, rs: cols, cs: 1 };
 }
 
 /** C[b] (+)= A[b] · B[b] into a fresh or given tensor of shape `shape`. */
-function gemm(batch: number, m: number, n: number, k: number, a: MatrixView, b: MatrixView, out: Tensor, accumulate = false): Tensor {
-  native.matmul(batch, m, n, k, a.data, a.bs, a.rs, a.cs, b.data, b.bs, b.rs, b.cs, out.values, accumulate ? 1 : 0);
+function gemm(ctx: OpContext, batch: number, m: number, n: number, k: number, a: MatrixView, b: MatrixView, out: Tensor,
+              accumulate = false): Tensor {
+  ctx.run('matmul', batch, m, n, k, a.bs, a.rs, a.cs, b.bs, b.rs, b.cs, accumulate ? 1 : 0, a.data, b.data, out.buffer);
   return out;
 }
 
@@ -47,6 +49,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   if (k !== k2) {
     throw new RangeError(`matmul: expected the inner dimensions to match but got shapes ${formatShape(a.shape)} and ${formatShape(b.shape)} (${k} vs ${k2})`);
   }
+  const ctx = backendOf('matmul', a, b);
   const batchShape = broadcastShapes('matmul', a2.shape.slice(0, -2), b2.shape.slice(0, -2));
   const batch = sizeOf(batchShape);
   // Each operand is either a full batch, a single matrix shared by the batch (stride 0), or broadcast
@@ -57,7 +60,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   };
   const ea = operand(a2, m, k), eb = operand(b2, k, n);
   const abs = sizeOf(ea.shape.slice(0, -2)) === 1 ? 0 : m * k, bbs = sizeOf(eb.shape.slice(0, -2)) === 1 ? 0 : k * n;
-  const out3 = gemm(batch, m, n, k, view(ea, m, k, false, abs), view(eb, k, n, false, bbs), Tensor.empty([...batchShape, m, n], a.dtype));
+  const out3 = gemm(ctx, batch, m, n, k, view(ea, m, k, false, abs), view(eb, k, n, false, bbs), ctx.empty([...batchShape, m, n], a.dtype));
   let outShape = [...batchShape, m, n];
   if (a.rank === 1) outShape = outShape.filter((_, i) => i !== outShape.length - 2);
   if (b.rank === 1) outShape = outShape.slice(0, -1);
@@ -68,7 +71,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
     let da: Tensor | null = null, db: Tensor | null = null;
     if (a.requiresGrad) {
       // dA[b] = G[b] · B[b]ᵀ, summed to A's own batch shape.
-      const full = gemm(batch, m, k, n, view(g3, m, n, false), view(eb, k, n, true, bbs), Tensor.empty([...batchShape, m, k], a.dtype));
+      const full = gemm(ctx, batch, m, k, n, view(g3, m, n, false), view(eb, k, n, true, bbs), ctx.empty([...batchShape, m, k], a.dtype));
       const reduced = sumTo(full, a2.shape);
       full.dispose();
       da = reshape(reduced, a.shape);
@@ -76,7 +79,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
     }
     if (b.requiresGrad) {
       // dB[b] = A[b]ᵀ · G[b], summed to B's own batch shape.
-      const full = gemm(batch, k, n, m, view(ea, m, k, true, abs), view(g3, m, n, false), Tensor.empty([...batchShape, k, n], a.dtype));
+      const full = gemm(ctx, batch, k, n, m, view(ea, m, k, true, abs), view(g3, m, n, false), ctx.empty([...batchShape, k, n], a.dtype));
       const reduced = sumTo(full, b2.shape);
       full.dispose();
       db = reshape(reduced, b.shape);
@@ -104,15 +107,15 @@ export function linear(x: Tensor, w: Tensor, bias?: Tensor | null): Tensor {
       throw new RangeError(`linear: expected bias of shape [${outF}] but got ${formatShape(bias.shape)}`);
     }
   }
+  const ctx = backendOf('linear', x, w, bias);
   const rows = x.size / inF;
-  const out = Tensor.empty([...x.shape.slice(0, -1), outF], x.dtype);
-  if (bias) {
-    for (let r = 0; r < rows; r++) out.values.set(bias.values, r * outF);
-  }
-  gemm(1, rows, outF, inF, view(x, rows, inF, false), view(w, outF, inF, true), out, !!bias);
+  const out = ctx.empty([...x.shape.slice(0, -1), outF], x.dtype);
+  // Every row starts as the bias; the product accumulates onto it.
+  if (bias && rows > 0) ctx.run('copy', [rows, outF], 0, [0, 1], 0, [outF, 1], bias.buffer, out.buffer);
+  gemm(ctx, 1, rows, outF, inF, view(x, rows, inF, false), view(w, outF, inF, true), out, !!bias);
   return record('linear', [x, w, bias ?? null], out, (g) => {
-    const dx = x.requiresGrad ? gemm(1, rows, inF, outF, view(g, rows, outF, false), view(w, outF, inF, false), Tensor.empty(x.shape, x.dtype)) : null;
-    const dw = w.requiresGrad ? gemm(1, outF, inF, rows, view(g, rows, outF, true), view(x, rows, inF, false), Tensor.empty(w.shape, w.dtype)) : null;
+    const dx = x.requiresGrad ? gemm(ctx, 1, rows, inF, outF, view(g, rows, outF, false), view(w, outF, inF, false), ctx.empty(x.shape, x.dtype)) : null;
+    const dw = w.requiresGrad ? gemm(ctx, 1, outF, inF, rows, view(g, rows, outF, true), view(x, rows, inF, false), ctx.empty(w.shape, w.dtype)) : null;
     let db: Tensor | null = null;
     if (bias?.requiresGrad) {
       const g2 = reshape(g, [rows, outF]);

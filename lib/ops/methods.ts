@@ -1,18 +1,30 @@
 /**
- * The ops as Tensor methods (x.add(y).relu().sum()), for chaining. Each method is the op of the same
- * name with `this` as the first argument.
+ * The ops as Tensor methods (x.add(y).relu().sum()), for chaining, and `backward`: installed here so that
+ * lib/tensor.ts imports no op and no tape code. Each method is the op of the same name with `this` first.
  */
-import { Tensor } from '../tensor';
-import { DType } from '../memory';
+import { Device, DType, Tensor } from '../tensor';
+import { backward, BackwardOptions } from '../autograd/engine';
 import { TensorLike } from './util';
 import * as ew from './elementwise';
 import * as red from './reduce';
 import * as shp from './shape';
 import { matmul } from './matmul';
 import { softmax, logSoftmax } from './softmax';
+import { to } from './transfer';
 
 declare module '../tensor' {
   interface Tensor {
+    /**
+     * Back-propagates from this tensor: accumulates d(this)/d(leaf) · grad into `.grad` of every leaf that
+     * requires grad. `grad` defaults to 1 for a one-element tensor and is required otherwise.
+     */
+    backward(grad?: Tensor, options?: BackwardOptions): void;
+    /** This tensor on `device` (itself when already there; a differentiable copy otherwise). */
+    to(device: Device): Tensor;
+    /** to('cpu'). */
+    cpu(): Tensor;
+    /** to('cuda'). */
+    cuda(): Tensor;
     add(other: TensorLike): Tensor;
     sub(other: TensorLike): Tensor;
     mul(other: TensorLike): Tensor;
@@ -63,8 +75,18 @@ const methods: Record<string, (...args: never[]) => Tensor> = {
   clone: ew.clone, cast: ew.cast, sum: red.sum, mean: red.mean, max: red.max, min: red.min, argmax: red.argmax,
   reshape: shp.reshape, flatten: shp.flatten, squeeze: shp.squeeze, unsqueeze: shp.unsqueeze,
   permute: shp.permute, transpose: shp.transpose, slice: shp.slice, broadcastTo: shp.broadcastTo,
-  matmul, softmax, logSoftmax,
+  matmul, softmax, logSoftmax, to,
+  cpu: (x: Tensor) => to(x, 'cpu'),
+  cuda: (x: Tensor) => to(x, 'cuda'),
 };
+
+Object.defineProperty(Tensor.prototype, 'backward', {
+  value: function (this: Tensor, grad?: Tensor, options?: BackwardOptions): void {
+    backward(this, grad, options);
+  },
+  writable: true,
+  configurable: true,
+});
 
 for (const [name, fn] of Object.entries(methods)) {
   Object.defineProperty(Tensor.prototype, name, {

@@ -1,7 +1,7 @@
 /**
  * Batch normalisation over the channel axis (axis 1) of [N, C, ...] tensors.
  */
-import { native } from '../backend/native';
+import { backendOf } from '../backend/context';
 import { Tensor, formatShape } from '../tensor';
 import { record, noGrad } from '../autograd/node';
 import { checkBool, checkNumber, checkOptions, checkSameDtype, checkTensor, floatTensor } from './util';
@@ -70,20 +70,18 @@ export function batchNorm2d(x: Tensor, runningMean: Tensor | null, runningVar: T
   if (n * hw < 2) {
     throw new RangeError(`${op}: training mode expected more than one value per channel but got input shape ${formatShape(x.shape)}`);
   }
-  const y = Tensor.empty(x.shape, x.dtype);
-  const meanT = Tensor.empty([c], x.dtype), invstd = Tensor.empty([c], x.dtype), varU = Tensor.empty([c], x.dtype);
-  native.batchNormForward(n, c, hw, x.values, gamma?.values ?? null, beta?.values ?? null, eps, y.values, meanT.values,
-    invstd.values, varU.values);
-  // Running statistics are state, updated in place outside the graph.
-  if (rm) for (let i = 0; i < c; i++) rm.values[i] = (1 - momentum) * rm.values[i] + momentum * meanT.values[i];
-  if (rv) for (let i = 0; i < c; i++) rv.values[i] = (1 - momentum) * rv.values[i] + momentum * varU.values[i];
-  varU.dispose();
+  const k = backendOf(op, x, gamma, beta, rm, rv);
+  const y = k.empty(x.shape, x.dtype);
+  const meanT = k.empty([c], x.dtype), invstd = k.empty([c], x.dtype);
+  // Running statistics are state, updated in place by the kernel, outside the graph.
+  k.run('batchNormForward', n, c, hw, eps, momentum, x.buffer, gamma?.buffer ?? null, beta?.buffer ?? null, y.buffer,
+    meanT.buffer, invstd.buffer, rm?.buffer ?? null, rv?.buffer ?? null);
   return record(op, [x, gamma, beta], y, (dy) => {
-    const dx = Tensor.empty(x.shape, x.dtype);
-    const dgamma = gamma?.requiresGrad ? Tensor.empty([c], x.dtype) : null;
-    const dbeta = beta?.requiresGrad ? Tensor.empty([c], x.dtype) : null;
-    native.batchNormBackward(n, c, hw, x.values, dy.values, gamma?.values ?? null, meanT.values, invstd.values,
-      dx.values, dgamma?.values ?? null, dbeta?.values ?? null);
+    const dx = k.empty(x.shape, x.dtype);
+    const dgamma = gamma?.requiresGrad ? k.empty([c], x.dtype) : null;
+    const dbeta = beta?.requiresGrad ? k.empty([c], x.dtype) : null;
+    k.run('batchNormBackward', n, c, hw, x.buffer, dy.buffer, gamma?.buffer ?? null, meanT.buffer, invstd.buffer,
+      dx.buffer, dgamma?.buffer ?? null, dbeta?.buffer ?? null);
     return [x.requiresGrad ? dx : (dx.dispose(), null), dgamma, dbeta];
   });
 }

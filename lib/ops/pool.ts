@@ -1,7 +1,7 @@
 /**
  * Pooling over the spatial dimensions of [N, C, H, W]: max, average, global average.
  */
-import { native } from '../backend/native';
+import { backendOf } from '../backend/context';
 import { Tensor } from '../tensor';
 import { record } from '../autograd/node';
 import { checkBool, checkOptions, checkPair, checkRank, floatTensor } from './util';
@@ -54,14 +54,17 @@ export function maxPool2d(x: Tensor, kernelSize: number | [number, number], opti
   floatTensor(op, 'x', x);
   const g = poolGeometry(op, x, kernelSize, checkOptions(op, options));
   const shape = [x.shape[0], x.shape[1], g.ho, g.wo];
-  const y = Tensor.empty(shape, x.dtype);
-  const argmax = new Int32Array(y.size);
-  native.maxPool2d(g.dims, x.values, y.values, argmax);
-  return record(op, [x], y, (dy) => {
-    const dx = Tensor.empty(x.shape, x.dtype);
-    native.maxPool2dBackward(g.dims, dy.values, argmax, dx.values);
+  const k = backendOf(op, x);
+  const y = k.empty(shape, x.dtype);
+  const argmax = k.empty(shape, 'int32');
+  k.run('maxPool2d', g.dims, x.buffer, y.buffer, argmax.buffer);
+  const out = record(op, [x], y, (dy) => {
+    const dx = k.empty(x.shape, x.dtype);
+    k.run('maxPool2dBackward', g.dims, dy.buffer, argmax.buffer, dx.buffer);
     return [dx];
   });
+  if (!out.gradFn) argmax.dispose();
+  return out;
 }
 
 /** Mean over kh × kw windows: x [N, C, H, W] → [N, C, Ho, Wo]. */
@@ -71,11 +74,12 @@ export function avgPool2d(x: Tensor, kernelSize: number | [number, number], opti
   const o = checkOptions(op, options);
   const g = poolGeometry(op, x, kernelSize, o);
   const includePad = checkBool(op, 'countIncludePad', o.countIncludePad, true) ? 1 : 0;
-  const y = Tensor.empty([x.shape[0], x.shape[1], g.ho, g.wo], x.dtype);
-  native.avgPool2d(g.dims, includePad, x.values, y.values);
+  const k = backendOf(op, x);
+  const y = k.empty([x.shape[0], x.shape[1], g.ho, g.wo], x.dtype);
+  k.run('avgPool2d', g.dims, includePad, x.buffer, y.buffer);
   return record(op, [x], y, (dy) => {
-    const dx = Tensor.empty(x.shape, x.dtype);
-    native.avgPool2dBackward(g.dims, includePad, dy.values, dx.values);
+    const dx = k.empty(x.shape, x.dtype);
+    k.run('avgPool2dBackward', g.dims, includePad, dy.buffer, dx.buffer);
     return [dx];
   });
 }

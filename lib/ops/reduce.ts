@@ -2,7 +2,8 @@
  * Reductions: sum, mean, max, min over any set of axes (keepDims or not), argmax, and sumTo (the
  * gradient of broadcasting).
  */
-import { native, ReduceOp } from '../backend/native';
+import { ReduceOp } from '../backend/native.generated';
+import { backendOf } from '../backend/context';
 import { Tensor, formatShape } from '../tensor';
 import { record } from '../autograd/node';
 import { checkBool, checkTensor, normalizeAxis } from './util';
@@ -30,7 +31,8 @@ function keptShape(shape: readonly number[], axes: number[]): number[] {
  * Runs the native reduction over `axes`, one pass per run of adjacent axes (each pass views the tensor
  * as [outer, r, inner]). Returns a tensor of the kept shape.
  */
-function reduceKernel(code: number, x: Tensor, axes: number[], scale: number): Tensor {
+function reduceKernel(name: string, code: number, x: Tensor, axes: number[], scale: number): Tensor {
+  const k = backendOf(name, x);
   let current = x;
   let shape = [...x.shape];
   // Adjacent axes form one run; runs are reduced from the last one so indices stay valid.
@@ -41,8 +43,8 @@ function reduceKernel(code: number, x: Tensor, axes: number[], scale: number): T
     else runs.push([a, a + 1]);
   }
   if (runs.length === 0) runs.push([0, 0]);
-  for (let k = runs.length - 1; k >= 0; k--) {
-    const [lo, hi] = runs[k];
+  for (let run = runs.length - 1; run >= 0; run--) {
+    const [lo, hi] = runs[run];
     const outer = shape.slice(0, lo).reduce((p, d) => p * d, 1);
     const r = shape.slice(lo, hi).reduce((p, d) => p * d, 1);
     const inner = shape.slice(hi).reduce((p, d) => p * d, 1);
@@ -50,8 +52,8 @@ function reduceKernel(code: number, x: Tensor, axes: number[], scale: number): T
       throw new RangeError(`${code === ReduceOp.max ? 'max' : 'min'}: expected a non-empty reduction but got shape ${formatShape(x.shape)}`);
     }
     shape = [...shape.slice(0, lo), ...shape.slice(lo, hi).map(() => 1), ...shape.slice(hi)];
-    const out = Tensor.empty(shape, x.dtype);
-    native.reduce(code, outer, r, inner, current.values, out.values, k === 0 ? scale : 1);
+    const out = k.empty(shape, x.dtype);
+    k.run('reduce', code, outer, r, inner, run === 0 ? scale : 1, current.buffer, out.buffer);
     if (current !== x) current.dispose();
     current = out;
   }
@@ -71,7 +73,7 @@ export function sum(x: Tensor, axes?: Axes, keepDims = false): Tensor {
   checkTensor('sum', 'x', x);
   keepDims = checkBool('sum', 'keepDims', keepDims, false);
   const ax = resolveAxes('sum', x, axes);
-  const out = finishShape(reduceKernel(ReduceOp.sum, x, ax, 1), x, ax, keepDims);
+  const out = finishShape(reduceKernel('sum', ReduceOp.sum, x, ax, 1), x, ax, keepDims);
   return record('sum', [x], out, (g) => [expandGrad(g, x, ax)]);
 }
 
@@ -82,8 +84,8 @@ export function mean(x: Tensor, axes?: Axes, keepDims = false): Tensor {
   keepDims = checkBool('mean', 'keepDims', keepDims, false);
   const ax = resolveAxes('mean', x, axes);
   const count = ax.reduce((p, a) => p * x.shape[a], 1);
-  const out = finishShape(reduceKernel(ReduceOp.sum, x, ax, count === 0 ? 1 : 1 / count), x, ax, keepDims);
-  if (count === 0) out.values.fill(NaN);  // 0/0, as PyTorch
+  const out = finishShape(reduceKernel('mean', ReduceOp.sum, x, ax, count === 0 ? 1 : 1 / count), x, ax, keepDims);
+  if (count === 0) backendOf('mean', out).run('fill', NaN, out.buffer);  // 0/0, as PyTorch
   return record('mean', [x], out, (g) => {
     const e = expandGrad(g, x, ax);
     const r = mul(e, 1 / count);
@@ -96,13 +98,13 @@ function extreme(name: 'max' | 'min', code: number, x: Tensor, axes: Axes, keepD
   checkTensor(name, 'x', x);
   keepDims = checkBool(name, 'keepDims', keepDims, false);
   const ax = resolveAxes(name, x, axes);
-  const kept = reduceKernel(code, x, ax, 1);
+  const kept = reduceKernel(name, code, x, ax, 1);
   const out = finishShape(kept, x, ax, keepDims);
   // The gradient goes to every element equal to the extreme, split evenly among ties.
   return record(name, [x], out, (g) => {
     const m = keepDims ? out : reshape(out, keptShape(x.shape, ax));
     const mask = eq(x, m);
-    const count = reduceKernel(ReduceOp.sum, mask, ax, 1);
+    const count = reduceKernel(name, ReduceOp.sum, mask, ax, 1);
     const gk = keepDims ? g : reshape(g, keptShape(x.shape, ax));
     const share = div(gk, count);
     const r = mul(mask, share);
@@ -128,13 +130,14 @@ export function argmax(x: Tensor, axis = -1, keepDims = false): Tensor {
   checkTensor('argmax', 'x', x);
   keepDims = checkBool('argmax', 'keepDims', keepDims, false);
   const a = normalizeAxis('argmax', axis, x.rank);
-  if (x.rank === 0) return Tensor.fromArray(new Int32Array(1), []);
+  if (x.rank === 0) return Tensor.fromHost([0], [], 'int32', x.device);
   if (x.shape[a] === 0) throw new RangeError(`argmax: expected a non-empty axis but got shape ${formatShape(x.shape)}`);
   const outer = x.shape.slice(0, a).reduce((p, d) => p * d, 1);
   const inner = x.shape.slice(a + 1).reduce((p, d) => p * d, 1);
   const shape = keepDims ? keptShape(x.shape, [a]) : x.shape.filter((_, i) => i !== a);
-  const out = Tensor.empty(shape, 'int32');
-  native.argmax(outer, x.shape[a], inner, x.values, out.values as Int32Array);
+  const k = backendOf('argmax', x);
+  const out = k.empty(shape, 'int32');
+  k.run('argmax', outer, x.shape[a], inner, x.buffer, out.buffer);
   return out;
 }
 

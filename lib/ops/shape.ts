@@ -2,7 +2,7 @@
  * Shape ops: reshape (a view), squeeze/unsqueeze/flatten, permute/transpose, slicing, concatenation,
  * stacking and broadcasting. Copies go through one strided-copy kernel.
  */
-import { native } from '../backend/native';
+import { backendOf } from '../backend/context';
 import { Tensor, formatShape, sizeOf, stridesOf } from '../tensor';
 import { record } from '../autograd/node';
 import { checkInt, checkShape, checkTensor, normalizeAxis } from './util';
@@ -65,8 +65,9 @@ export function permute(x: Tensor, dims: readonly number[]): Tensor {
   if (new Set(order).size !== order.length) throw new RangeError(`permute: expected a permutation but got ${formatShape(dims)}`);
   const shape = order.map((d) => x.shape[d]);
   const src = stridesOf(x.shape);
-  const out = Tensor.empty(shape, x.dtype);
-  native.copy(shape, x.values, 0, order.map((d) => src[d]), out.values, 0, stridesOf(shape));
+  const k = backendOf('permute', x);
+  const out = k.empty(shape, x.dtype);
+  k.run('copy', shape, 0, order.map((d) => src[d]), 0, stridesOf(shape), x.buffer, out.buffer);
   const inverse = new Array<number>(order.length);
   order.forEach((d, i) => (inverse[d] = i));
   return record('permute', [x], out, (g) => [permute(g, inverse)]);
@@ -110,11 +111,12 @@ export function slice(x: Tensor, begin: readonly number[], size?: readonly numbe
   });
   const strides = stridesOf(x.shape);
   const offset = start.reduce((p, s, i) => p + s * strides[i], 0);
-  const out = Tensor.empty(extent, x.dtype);
-  native.copy(extent, x.values, offset, strides, out.values, 0, stridesOf(extent));
+  const k = backendOf('slice', x);
+  const out = k.empty(extent, x.dtype);
+  k.run('copy', extent, offset, strides, 0, stridesOf(extent), x.buffer, out.buffer);
   return record('slice', [x], out, (g) => {
-    const dx = zeros(x.shape, { dtype: x.dtype });
-    native.copy(extent, g.values, 0, stridesOf(extent), dx.values, offset, strides);
+    const dx = zeros(x.shape, { dtype: x.dtype, device: x.device });
+    k.run('copy', extent, 0, stridesOf(extent), offset, strides, g.buffer, dx.buffer);
     return [dx];
   });
 }
@@ -135,13 +137,14 @@ export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
   });
   const shape = [...first.shape];
   shape[a] = tensors.reduce((p, t) => p + t.shape[a], 0);
-  const out = Tensor.empty(shape, first.dtype);
+  const k = backendOf('concat', ...tensors);
+  const out = k.empty(shape, first.dtype);
   const dst = stridesOf(shape);
   let at = 0;
   const offsets: number[] = [];
   for (const t of tensors) {
     offsets.push(at);
-    native.copy(t.shape, t.values, 0, stridesOf(t.shape), out.values, at * dst[a], dst);
+    k.run('copy', t.shape, 0, stridesOf(t.shape), at * dst[a], dst, t.buffer, out.buffer);
     at += t.shape[a];
   }
   return record('concat', tensors, out, (g) =>
@@ -180,7 +183,35 @@ export function broadcastTo(x: Tensor, shape: readonly number[]): Tensor {
   if (lead === 0 && x.shape.every((d, i) => d === shape[i])) return reshape(x, shape);
   const own = stridesOf(x.shape);
   const src = shape.map((_, i) => (i < lead || x.shape[i - lead] === 1 ? 0 : own[i - lead]));
-  const out = Tensor.empty(shape, x.dtype);
-  native.copy(shape, x.values, 0, src, out.values, 0, stridesOf(shape));
+  const k = backendOf('broadcastTo', x);
+  const out = k.empty(shape, x.dtype);
+  k.run('copy', shape, 0, src, 0, stridesOf(shape), x.buffer, out.buffer);
   return record('broadcastTo', [x], out, (g) => [sumTo(g, x.shape)]);
+}
+
+/**
+ * Rows of `x` gathered along axis 0: out[i] = x[index[i]] (index: an int32 tensor, Int32Array or number array
+ * of row numbers in [0, x.shape[0])). Not differentiable (for batching datasets, not for training through).
+ */
+export function indexSelect(x: Tensor, index: Tensor | Int32Array | readonly number[]): Tensor {
+  checkTensor('indexSelect', 'x', x);
+  if (x.rank === 0) throw new RangeError('indexSelect: expected x of at least 1 dimension but got a scalar');
+  let idx: Tensor;
+  if (index instanceof Tensor) {
+    checkTensor('indexSelect', 'index', index);
+    if (index.dtype !== 'int32' || index.rank !== 1) {
+      throw new TypeError(`indexSelect: expected index to be a 1-D int32 tensor but got ${index.dtype} of shape ${formatShape(index.shape)}`);
+    }
+    idx = index;
+  } else if (index instanceof Int32Array || Array.isArray(index)) {
+    idx = Tensor.fromHost(index, [index.length], 'int32', x.device);
+  } else {
+    throw new TypeError(`indexSelect: expected index to be an int32 tensor, an Int32Array or an array of numbers but got ${index === null ? 'null' : typeof index}`);
+  }
+  const k = backendOf('indexSelect', x, idx);
+  const row = sizeOf(x.shape.slice(1));
+  const out = k.empty([idx.size, ...x.shape.slice(1)], x.dtype);
+  if (out.size > 0) k.run('indexSelect', row, x.buffer, idx.buffer, out.buffer);
+  if (idx !== index) idx.dispose();
+  return out;
 }

@@ -6,7 +6,7 @@
  * diagonal and spatial forms fold their gradients back inside the convolution's weight gradient.
  * Dynamic forms run a fused native kernel whose packing applies M_p to each patch, with its own backward.
  */
-import { native } from '../backend/native';
+import { backendOf } from '../backend/context';
 import { Tensor, formatShape } from '../tensor';
 import { record } from '../autograd/node';
 import { checkOptions, checkRank, checkSameDtype, floatTensor } from './util';
@@ -74,15 +74,16 @@ export function similarityConv2d(x: Tensor, w: Tensor, m: Tensor, options?: Simi
   if (form === 'static-full') return conv2dRaw(op, x, reshape(matmul(reshape(w, [f, g.c * taps]), m), w.shape), bias, g);
   if (form.startsWith('static')) return staticSimilarity(op, x, w, m, bias, g, form === 'static-spatial' ? 1 : 0);
   const spatial = form === 'dynamic-spatial' ? 1 : 0;
-  const y = Tensor.empty([g.n, f, g.ho, g.wo], x.dtype);
-  native.similarityConv2dForward(g.dims, spatial, x.values, w.values, m.values, bias ? bias.values : null, y.values);
+  const k = backendOf(op, x, w, m, bias);
+  const y = k.empty([g.n, f, g.ho, g.wo], x.dtype);
+  k.run('similarityConv2dForward', g.dims, spatial, x.buffer, w.buffer, m.buffer, bias ? bias.buffer : null, y.buffer);
   return record(op, [x, w, m, bias], y, (dy) => {
-    const dx = x.requiresGrad ? Tensor.empty(x.shape, x.dtype) : null;
-    const dw = w.requiresGrad ? Tensor.empty(w.shape, w.dtype) : null;
-    const dm = m.requiresGrad ? Tensor.empty(m.shape, m.dtype) : null;
-    const db = bias?.requiresGrad ? Tensor.empty(bias.shape, bias.dtype) : null;
-    native.similarityConv2dBackward(g.dims, spatial, x.values, w.values, m.values, dy.values, dx?.values ?? null,
-      dw?.values ?? null, dm?.values ?? null, db?.values ?? null);
+    const dx = x.requiresGrad ? k.empty(x.shape, x.dtype) : null;
+    const dw = w.requiresGrad ? k.empty(w.shape, w.dtype) : null;
+    const dm = m.requiresGrad ? k.empty(m.shape, m.dtype) : null;
+    const db = bias?.requiresGrad ? k.empty(bias.shape, bias.dtype) : null;
+    k.run('similarityConv2dBackward', g.dims, spatial, x.buffer, w.buffer, m.buffer, dy.buffer, dx?.buffer ?? null,
+      dw?.buffer ?? null, dm?.buffer ?? null, db?.buffer ?? null);
     return [dx, dw, dm, db];
   });
 }
@@ -95,19 +96,20 @@ export function similarityConv2d(x: Tensor, w: Tensor, m: Tensor, options?: Simi
  */
 function staticSimilarity(op: string, x: Tensor, w: Tensor, m: Tensor, bias: Tensor | null, g: ConvGeometry, spatial: number): Tensor {
   const [f, c, kh, kw] = w.shape;
-  const folded = Tensor.empty(w.shape, w.dtype);
-  native.similarityFold(spatial, f * c, kh * kw, w.values, m.values, folded.values);
-  const y = Tensor.empty([g.n, f, g.ho, g.wo], x.dtype);
-  native.conv2dForward(g.dims, x.values, folded.values, bias ? bias.values : null, y.values);
+  const k = backendOf(op, x, w, m, bias);
+  const folded = k.empty(w.shape, w.dtype);
+  k.run('similarityFold', spatial, f * c, kh * kw, w.buffer, m.buffer, folded.buffer);
+  const y = k.empty([g.n, f, g.ho, g.wo], x.dtype);
+  k.run('conv2dForward', g.dims, x.buffer, folded.buffer, bias ? bias.buffer : null, y.buffer);
   record(op, [x, w, m, bias], y, (dy) => {
-    const dx = x.requiresGrad ? Tensor.empty(x.shape, x.dtype) : null;
-    if (dx) native.conv2dBackwardInput(g.dims, dy.values, folded.values, dx.values);
-    const dw = w.requiresGrad ? Tensor.empty(w.shape, w.dtype) : null;
-    const dm = m.requiresGrad ? Tensor.empty(m.shape, m.dtype) : null;
-    const db = bias?.requiresGrad ? Tensor.empty(bias.shape, bias.dtype) : null;
+    const dx = x.requiresGrad ? k.empty(x.shape, x.dtype) : null;
+    if (dx) k.run('conv2dBackwardInput', g.dims, dy.buffer, folded.buffer, dx.buffer);
+    const dw = w.requiresGrad ? k.empty(w.shape, w.dtype) : null;
+    const dm = m.requiresGrad ? k.empty(m.shape, m.dtype) : null;
+    const db = bias?.requiresGrad ? k.empty(bias.shape, bias.dtype) : null;
     if (dw || dm || db) {
-      native.similarityStaticBackwardWeight(g.dims, spatial, x.values, dy.values, w.values, m.values, dw?.values ?? null,
-        dm?.values ?? null, db?.values ?? null);
+      k.run('similarityStaticBackwardWeight', g.dims, spatial, x.buffer, dy.buffer, w.buffer, m.buffer, dw?.buffer ?? null,
+        dm?.buffer ?? null, db?.buffer ?? null);
     }
     return [dx, dw, dm, db];
   });

@@ -1,13 +1,12 @@
 /**
  * softmax, logSoftmax and the losses built on them.
  */
-import { native } from '../backend/native';
+import { backendOf } from '../backend/context';
 import { Tensor, formatShape } from '../tensor';
 import { record } from '../autograd/node';
 import { checkNumber, checkOptions, checkRank, checkTensor, floatTensor, normalizeAxis } from './util';
 import { mul, neg, sub, square } from './elementwise';
 import { mean, sum } from './reduce';
-import { allocate } from '../memory';
 
 function softmaxKernel(op: string, isLog: number, x: Tensor, axis: number): Tensor {
   floatTensor(op, 'x', x);
@@ -17,11 +16,12 @@ function softmaxKernel(op: string, isLog: number, x: Tensor, axis: number): Tens
   if (dim === 0) throw new RangeError(`${op}: expected a non-empty axis but got shape ${formatShape(x.shape)}`);
   const outer = x.shape.slice(0, a).reduce((p, d) => p * d, 1);
   const inner = x.shape.slice(a + 1).reduce((p, d) => p * d, 1);
-  const y = Tensor.empty(x.shape, x.dtype);
-  native.softmax(isLog, outer, dim, inner, x.values, y.values);
+  const k = backendOf(op, x);
+  const y = k.empty(x.shape, x.dtype);
+  k.run('softmax', isLog, outer, dim, inner, x.buffer, y.buffer);
   return record(op, [x], y, (g) => {
-    const dx = Tensor.empty(x.shape, x.dtype);
-    native.softmaxBackward(isLog, outer, dim, inner, y.values, g.values, dx.values);
+    const dx = k.empty(x.shape, x.dtype);
+    k.run('softmaxBackward', isLog, outer, dim, inner, y.buffer, g.buffer, dx.buffer);
     return [dx];
   });
 }
@@ -75,15 +75,10 @@ export function crossEntropy(logits: Tensor, labels: Tensor, options?: CrossEntr
   if (labels.rank !== 1 || labels.shape[0] !== n) {
     throw new RangeError(`${op}: expected labels of shape [${n}] (one per row of logits) but got ${formatShape(labels.shape)}`);
   }
-  const lab = labels.values;
-  const q = allocate(logits.dtype, n * c);
-  q.fill(eps / c);
-  for (let i = 0; i < n; i++) {
-    const y = lab[i];
-    if (y < 0 || y >= c) throw new RangeError(`${op}: expected labels in [0, ${c}) but got ${y} at index ${i}`);
-    q[i * c + y] += 1 - eps;
-  }
-  const target = Tensor.fromArray(q, [n, c]);
+  // The label-smoothed one-hot target (the kernel checks every label against [0, C)).
+  const k = backendOf(op, logits, labels);
+  const target = k.empty([n, c], logits.dtype);
+  if (n > 0) k.run('oneHot', c, 1 - eps + eps / c, eps / c, labels.buffer, target.buffer);
   const logp = logSoftmax(logits, 1);
   const weighted = mul(target, logp);
   const perSample = sum(weighted, 1);

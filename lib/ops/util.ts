@@ -2,8 +2,7 @@
  * Argument checks shared by the ops. Every message names the op and says what was expected and what
  * came: "conv2d: expected x to be a 4-D tensor [N, C, H, W] but got shape [3, 4]".
  */
-import { Tensor, formatShape, sizeOf, DType } from '../tensor';
-import { tensorFromTyped } from '../tensor';
+import { Device, Tensor, formatShape, sizeOf, DType } from '../tensor';
 
 /** A tensor, or a plain number standing for a 0-D tensor of the other operand's dtype. */
 export type TensorLike = Tensor | number;
@@ -113,11 +112,11 @@ export function checkShape(op: string, name: string, shape: unknown): number[] {
   return shape as number[];
 }
 
-/** Turns a number into a 0-D tensor of `dtype` (a tensor passes through). */
-export function asTensor(op: string, name: string, value: TensorLike, dtype: DType): Tensor {
+/** Turns a number into a 0-D tensor of `dtype` on `device` (a tensor passes through). */
+export function asTensor(op: string, name: string, value: TensorLike, dtype: DType, device: Device): Tensor {
   if (typeof value === 'number') {
     if (Number.isNaN(value) && dtype === 'int32') throw new RangeError(`${op}: expected ${name} to be a number but got NaN`);
-    return tensorFromTyped(new Float64Array([value]), [], dtype);
+    return Tensor.fromHost([value], [], dtype, device);
   }
   return checkTensor(op, name, value);
 }

@@ -1,7 +1,8 @@
 /**
  * Optimisers (ns.optim): in-place, fused native updates with PyTorch semantics.
  */
-import { native } from '../backend/native';
+import { backendOf } from '../backend/context';
+import { zerosLike } from '../ops/creation';
 import { Tensor } from '../tensor';
 import { keep } from '../memory';
 import { checkNumber, checkBool, checkOptions } from '../ops/util';
@@ -38,9 +39,7 @@ export abstract class Optimizer {
 
   /** A zero-filled state tensor like `p`, outliving tidy scopes. */
   protected state(p: Tensor): Tensor {
-    const t = Tensor.empty(p.shape, p.dtype);
-    t.values.fill(0);
-    return keep(t);
+    return keep(zerosLike(p));
   }
 }
 
@@ -78,8 +77,8 @@ export class SGD extends Optimizer {
       let buf = this.buffers.get(p) ?? null;
       const first = this.momentum !== 0 && !buf;
       if (first) this.buffers.set(p, (buf = this.state(p)));
-      native.sgdStep(p.values, p.grad.values, buf ? buf.values : null, this.lr, this.momentum, this.dampening,
-        this.weightDecay, this.nesterov ? 1 : 0, first ? 1 : 0);
+      backendOf('SGD.step', p, p.grad, buf).run('sgdStep', this.lr, this.momentum, this.dampening, this.weightDecay,
+        this.nesterov ? 1 : 0, first ? 1 : 0, p.buffer, p.grad.buffer, buf ? buf.buffer : null);
     }
   }
 }
@@ -117,8 +116,8 @@ export class Adam extends Optimizer {
       let s = this.moments.get(p);
       if (!s) this.moments.set(p, (s = { m: this.state(p), v: this.state(p), step: 0 }));
       s.step++;
-      native.adamStep(p.values, p.grad.values, s.m.values, s.v.values, this.lr, this.betas[0], this.betas[1], this.eps,
-        this.weightDecay, this.decoupled ? 1 : 0, s.step);
+      backendOf(this.decoupled ? 'AdamW.step' : 'Adam.step', p, p.grad, s.m, s.v).run('adamStep', this.lr, this.betas[0], this.betas[1], this.eps,
+        this.weightDecay, this.decoupled ? 1 : 0, s.step, p.buffer, p.grad.buffer, s.m.buffer, s.v.buffer);
     }
   }
 }

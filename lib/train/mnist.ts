@@ -9,7 +9,8 @@ import { tidy } from '../memory';
 import { noGrad } from '../autograd/node';
 import { manualSeed } from '../ops/creation';
 import { crossEntropy } from '../ops/softmax';
-import { argmax } from '../ops/reduce';
+import { argmax, sum } from '../ops/reduce';
+import { eq } from '../ops/elementwise';
 import { loadMnist } from '../data/mnist';
 import { TensorDataset, DataLoader } from '../data/loader';
 import { Sequential, Conv2d, BatchNorm2d, ReLU, MaxPool2d, Flatten, Linear, Dropout } from '../nn/layers';
@@ -50,11 +51,7 @@ export function accuracy(model: Module, set: TensorDataset, batchSize = 500): nu
   let correct = 0;
   for (const [x, y] of new DataLoader(set, { batchSize })) {
     correct += tidy(() => noGrad(() => {
-      const pred = argmax(model.forward(x), 1).values;
-      const lab = y.values;
-      let c = 0;
-      for (let i = 0; i < lab.length; i++) c += pred[i] === lab[i] ? 1 : 0;
-      return c;
+      return sum(eq(argmax(model.forward(x), 1), y)).item();
     }));
     x.dispose();
     y.dispose();

@@ -23,7 +23,7 @@
 
 #include "conv2d_direct.h"
 #include "conv2d_gemm.h"
-#include "kernels.h"
+#include "cpu.h"
 
 namespace ns {
 namespace {

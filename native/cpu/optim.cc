@@ -1,7 +1,7 @@
-// Fused in-place optimiser updates (PyTorch semantics), one pass over each parameter.
+// Fused in-place optimiser updates (PyTorch semantics: SGD, Adam/AdamW, RMSprop), one pass over each parameter.
 #include <cmath>
 
-#include "kernels.h"
+#include "cpu.h"
 #include "runtime.h"
 
 namespace ns {
@@ -47,6 +47,33 @@ void adam(int64_t n, T* p, const T* g, T* m, T* v, double lr, double beta1, doub
   });
 }
 
+template <class T>
+void rmsprop(int64_t n, T* p, const T* g, T* sq, T* ga, T* buf, double lr, double alpha, double eps, double wd,
+             double momentum, int centered) {
+  parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      const double grad = static_cast<double>(g[i]) + wd * p[i];
+      const double v = alpha * sq[i] + (1 - alpha) * grad * grad;
+      sq[i] = static_cast<T>(v);
+      double avg;
+      if (centered) {
+        const double mean = alpha * ga[i] + (1 - alpha) * grad;
+        ga[i] = static_cast<T>(mean);
+        avg = std::sqrt(v - mean * mean) + eps;
+      } else {
+        avg = std::sqrt(v) + eps;
+      }
+      if (momentum > 0) {
+        const double m = momentum * buf[i] + grad / avg;
+        buf[i] = static_cast<T>(m);
+        p[i] = static_cast<T>(p[i] - lr * m);
+      } else {
+        p[i] = static_cast<T>(p[i] - lr * grad / avg);
+      }
+    }
+  });
+}
+
 }  // namespace
 }  // namespace ns
 
@@ -72,3 +99,15 @@ int ns_cpu_adam_step(ns_dtype dt, int64_t n, void* param, const void* grad, void
 }
 
 }  // extern "C"
+
+extern "C" int ns_cpu_rmsprop_step(ns_dtype dt, int64_t n, void* param, const void* grad, void* square_avg,
+                                   void* grad_avg, void* momentum_buf, double lr, double alpha, double eps,
+                                   double weight_decay, double momentum, int centered) {
+  if ((centered && !grad_avg) || (momentum > 0 && !momentum_buf)) return NS_ERR_UNSUPPORTED;
+  return ns::dispatch_float(dt, [&](auto zero) {
+    using T = decltype(zero);
+    ns::rmsprop<T>(n, static_cast<T*>(param), static_cast<const T*>(grad), static_cast<T*>(square_avg),
+                   static_cast<T*>(grad_avg), static_cast<T*>(momentum_buf), lr, alpha, eps, weight_decay, momentum,
+                   centered);
+  });
+}

@@ -1,16 +1,16 @@
-// Training-mode batch normalisation over (n, hw) per channel, forward and backward; channels run in
-// parallel and statistics accumulate in double.
+// Training-mode batch normalisation over (n, hw) per channel, forward (running statistics updated in place) and
+// backward; channels run in parallel and statistics accumulate in double.
 #include <cmath>
 
-#include "kernels.h"
+#include "cpu.h"
 #include "runtime.h"
 
 namespace ns {
 namespace {
 
 template <class T>
-void forward(int64_t n, int64_t c, int64_t hw, const T* x, const T* gamma, const T* beta, double eps, T* y, T* mean,
-             T* invstd, T* var_unbiased) {
+void forward(int64_t n, int64_t c, int64_t hw, const T* x, const T* gamma, const T* beta, double eps, double momentum,
+             T* y, T* mean, T* invstd, T* running_mean, T* running_var) {
   const double count = static_cast<double>(n) * hw;
   parallel_for(c, 1, [&](int64_t b, int64_t e) {
     for (int64_t ch = b; ch < e; ++ch) {
@@ -32,7 +32,11 @@ void forward(int64_t n, int64_t c, int64_t hw, const T* x, const T* gamma, const
       const double inv = 1.0 / std::sqrt(var + eps);
       mean[ch] = static_cast<T>(mu);
       invstd[ch] = static_cast<T>(inv);
-      var_unbiased[ch] = static_cast<T>(count > 1 ? sq / (count - 1) : var);
+      if (running_mean) running_mean[ch] = static_cast<T>((1 - momentum) * running_mean[ch] + momentum * mu);
+      if (running_var) {
+        const double unbiased = count > 1 ? sq / (count - 1) : var;
+        running_var[ch] = static_cast<T>((1 - momentum) * running_var[ch] + momentum * unbiased);
+      }
       const double scale = inv * (gamma ? static_cast<double>(gamma[ch]) : 1.0);
       const double shift = (beta ? static_cast<double>(beta[ch]) : 0.0) - mu * scale;
       const T s = static_cast<T>(scale), t = static_cast<T>(shift);
@@ -83,11 +87,13 @@ void backward(int64_t n, int64_t c, int64_t hw, const T* x, const T* dy, const T
 extern "C" {
 
 int ns_cpu_batch_norm_forward(ns_dtype dt, int64_t n, int64_t c, int64_t hw, const void* x, const void* gamma,
-                              const void* beta, double eps, void* y, void* mean, void* invstd, void* var_unbiased) {
+                              const void* beta, double eps, double momentum, void* y, void* mean, void* invstd,
+                              void* running_mean, void* running_var) {
   return ns::dispatch_float(dt, [&](auto zero) {
     using T = decltype(zero);
     ns::forward<T>(n, c, hw, static_cast<const T*>(x), static_cast<const T*>(gamma), static_cast<const T*>(beta), eps,
-                   static_cast<T*>(y), static_cast<T*>(mean), static_cast<T*>(invstd), static_cast<T*>(var_unbiased));
+                   momentum, static_cast<T*>(y), static_cast<T*>(mean), static_cast<T*>(invstd),
+                   static_cast<T*>(running_mean), static_cast<T*>(running_var));
   });
 }
 

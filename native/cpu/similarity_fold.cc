@@ -12,7 +12,7 @@
 
 #include "conv2d_gemm.h"
 #include "gemm.h"
-#include "kernels.h"
+#include "cpu.h"
 #include "runtime.h"
 
 namespace ns {

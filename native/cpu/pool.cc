@@ -2,7 +2,7 @@
 #include <algorithm>
 #include <limits>
 
-#include "kernels.h"
+#include "cpu.h"
 #include "runtime.h"
 
 namespace ns {

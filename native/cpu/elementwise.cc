@@ -1,12 +1,13 @@
-// Elementwise kernels: unary ops and their gradients, broadcasting binary ops, strided copies, casts.
+// Elementwise kernels: unary ops and their gradients, broadcasting binary ops, strided copies, casts, fills.
 #include <cmath>
 #include <cstring>
 #include <type_traits>
 
-#include "kernels.h"
+#include "cpu.h"
 #include "runtime.h"
 
 namespace ns {
+constexpr int64_t kFillGrain = 1 << 16;
 namespace {
 
 constexpr int64_t kGrain = 1 << 15;  // elements per thread below which loops stay on one thread
@@ -279,3 +280,14 @@ int ns_cpu_cast(ns_dtype src_dt, ns_dtype dst_dt, int64_t n, const void* src, vo
 }
 
 }  // extern "C"
+
+extern "C" int ns_cpu_fill(ns_dtype dt, int64_t n, double value, void* out) {
+  return ns::dispatch_any(dt, [&](auto zero) {
+    using T = decltype(zero);
+    const T v = static_cast<T>(value);
+    T* o = static_cast<T*>(out);
+    ns::parallel_for(n, ns::kFillGrain, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) o[i] = v;
+    });
+  });
+}

@@ -1,9 +1,11 @@
 // Reductions along one axis of x viewed as [outer, r, inner]: sum (scaled), max, min, argmax, and
-// softmax / log-softmax with their gradients.
+// softmax / log-softmax with their gradients; one-hot targets for the classification losses.
 #include <cmath>
 #include <limits>
+#include <string>
 
-#include "kernels.h"
+#include "cpu.h"
+#include "memory.h"
 #include "runtime.h"
 
 namespace ns {
@@ -180,3 +182,17 @@ int ns_cpu_softmax_backward(ns_dtype dt, int is_log, int64_t outer, int64_t dim,
 }
 
 }  // extern "C"
+
+extern "C" int ns_cpu_one_hot(ns_dtype dt, int64_t n, int64_t classes, const int32_t* labels, double on_value,
+                              double off_value, void* out) {
+  for (int64_t i = 0; i < n; ++i)
+    if (labels[i] < 0 || labels[i] >= classes)
+      return ns::cpu_fail(NS_ERR_INDEX, "expected labels in [0, " + std::to_string(classes) + ") but got " +
+                                            std::to_string(labels[i]) + " at index " + std::to_string(i));
+  return ns::dispatch_float(dt, [&](auto zero) {
+    using T = decltype(zero);
+    T* o = static_cast<T*>(out);
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < classes; ++j) o[i * classes + j] = static_cast<T>(j == labels[i] ? on_value : off_value);
+  });
+}

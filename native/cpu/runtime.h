@@ -7,7 +7,7 @@
 #include <new>
 #include <utility>
 
-#include "kernels.h"
+#include "cpu.h"
 
 namespace ns {
 

@@ -3,7 +3,7 @@
 // count or backend, and a caller advances `offset` by ceil(n / 4) per call.
 #include <cmath>
 
-#include "kernels.h"
+#include "cpu.h"
 #include "runtime.h"
 
 namespace ns {

@@ -7,7 +7,7 @@
 
 #include <cstdint>
 
-#include "kernels.h"
+#include "cpu.h"
 
 namespace ns {
 namespace conv {

@@ -1,6 +1,6 @@
 // Batched strided matrix product on the GEMM core.
 #include "gemm.h"
-#include "kernels.h"
+#include "cpu.h"
 
 namespace ns {
 namespace {
