@@ -6,6 +6,7 @@ import * as path from 'path';
 import * as fs from 'fs';
 import { trainMnist } from './train/mnist';
 import { backendInfo } from './backend/info';
+import * as cuda from './backend/cuda';
 import { memory } from './memory';
 
 function flag(args: string[], name: string): string | undefined {
@@ -24,9 +25,11 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'bench': {
       const dir = path.resolve(__dirname, '..', 'bench');
-      const available = fs.readdirSync(dir).filter((f) => f.endsWith('.js') && !f.startsWith('util')).map((f) => f.slice(0, -3));
+      const available = fs.readdirSync(dir).filter((f) => f.endsWith('.js') && !f.startsWith('util') && f !== 'gpu-sanitize.js')
+        .map((f) => f.slice(0, -3));
       const names = args.filter((a) => !a.startsWith('--'));
-      const chosen = names.length ? names : available;
+      // The GPU benchmark runs by default only where a GPU is usable.
+      const chosen = names.length ? names : available.filter((n) => n !== 'gpu' || cuda.isAvailable());
       for (const name of chosen) {
         if (!available.includes(name)) throw new RangeError(`bench: unknown benchmark '${name}' (available: ${available.join(', ')})`);
         // eslint-disable-next-line @typescript-eslint/no-require-imports

@@ -15,10 +15,13 @@ export type { MemoryInfo } from './memory';
 export { noGrad, isGradEnabled } from './autograd/node';
 export type { BackwardOptions } from './autograd/engine';
 export { backendInfo } from './backend/info';
+export { defaultDevice, setDefaultDevice } from './backend/backend';
+export * as cuda from './backend/cuda';
+export { backends } from './backend/cuda';
 export type { BackendInfo } from './backend/info';
 export { setNumThreads, getNumThreads } from './backend/threads';
 
-export { tensor, zeros, ones, full, zerosLike, onesLike, arange, eye, randn, rand, manualSeed } from './ops/creation';
+export { tensor, zeros, ones, full, zerosLike, onesLike, arange, eye, randn, rand, manualSeed, rngState, setRngState } from './ops/creation';
 export type { TensorOptions } from './ops/creation';
 export {
   add, sub, mul, div, pow, maximum, minimum, eq, ne, lt, le, gt, ge, neg, exp, log, sqrt, tanh, sigmoid, relu, abs,
@@ -26,7 +29,7 @@ export {
 } from './ops/elementwise';
 export { sum, mean, max, min, argmax } from './ops/reduce';
 export type { Axes } from './ops/reduce';
-export { reshape, flatten, squeeze, unsqueeze, permute, transpose, slice, concat, stack, broadcastTo } from './ops/shape';
+export { reshape, flatten, squeeze, unsqueeze, permute, transpose, slice, concat, stack, broadcastTo, indexSelect } from './ops/shape';
 export { matmul, linear } from './ops/matmul';
 export { conv2d } from './ops/conv';
 export { similarityConv2d, dynamicConv2d, similarityForm } from './ops/similarity';
@@ -39,6 +42,7 @@ export type { BatchNormOptions } from './ops/norm';
 export { softmax, logSoftmax, crossEntropy, mseLoss } from './ops/softmax';
 export type { CrossEntropyOptions, Reduction } from './ops/softmax';
 export { dropout } from './ops/dropout';
+export { to } from './ops/transfer';
 export type { TensorLike } from './ops/util';
 
 export * as nn from './nn';

@@ -27,6 +27,9 @@ export interface DeviceMemoryInfo {
   cachedBytes: number;
   /** Most bytes in use at once since start. */
   peakAllocatedBytes: number;
+  /** Allocations served since start, and those that needed fresh memory from the system (malloc, cudaMalloc). */
+  allocations: number;
+  freshAllocations: number;
 }
 
 /** What `memory()` reports. */
@@ -49,7 +52,10 @@ export interface MemoryInfo {
 
 function deviceInfo(device: 'cpu' | 'cuda'): DeviceMemoryInfo {
   const s = (device === 'cpu' ? cpu : backendFor('memory', device)).memoryStats();
-  return { allocatedBytes: s.allocatedBytes, cachedBytes: s.cachedBytes, peakAllocatedBytes: s.peakAllocatedBytes };
+  return {
+    allocatedBytes: s.allocatedBytes, cachedBytes: s.cachedBytes, peakAllocatedBytes: s.peakAllocatedBytes,
+    allocations: s.allocCount, freshAllocations: s.freshAllocCount,
+  };
 }
 
 /** Live tensors and bytes, per device, and the caches. */

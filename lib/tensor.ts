@@ -4,7 +4,7 @@
  * (lib/ops/methods.ts), `backward` included.
  */
 import { Backend, backendFor, defaultDevice } from './backend/backend';
-import { Storage } from './backend/storage';
+import { Storage, copyStorage } from './backend/storage';
 import { BYTES, Device, DType, NativeBuffer, TypedArray } from './backend/types';
 import { trackTensor, untrackTensor } from './memory';
 import type { GradNode } from './autograd/node';
@@ -44,8 +44,6 @@ export class Tensor {
   readonly shape: readonly number[];
   /** Element type. */
   readonly dtype: DType;
-  /** Where the elements live. */
-  readonly device: Device;
   /** Gradient accumulated by `backward()` (a leaf with requiresGrad only). */
   grad: Tensor | null = null;
   /** The operation that produced this tensor, when it is part of a recorded graph. @internal */
@@ -53,13 +51,14 @@ export class Tensor {
   /** @internal */
   storage: Storage | null;
   private requiresGradFlag = false;
+  private home: Device;
 
   /** @internal Use `ns.tensor()` and the other creation functions. */
   constructor(storage: Storage, shape: readonly number[], dtype: DType) {
     this.storage = storage.retain();
     this.shape = Object.freeze([...shape]);
     this.dtype = dtype;
-    this.device = storage.backend.device;
+    this.home = storage.backend.device;
     trackTensor(this);
   }
 
@@ -73,7 +72,14 @@ export class Tensor {
     try {
       storage = new Storage(backend, dtype, sizeOf(shape));
     } catch (err) {
-      throw renameError(op, err);
+      // Device memory held only by unreachable tensors comes back in a collection (their finalizers free it):
+      // collect once and retry before giving up, as the device allocator itself retries after freeing its cache.
+      if ((err as { code?: string }).code !== 'ERR_CUDA_OOM' || !collectGarbage()) throw renameError(op, err);
+      try {
+        storage = new Storage(backend, dtype, sizeOf(shape));
+      } catch (again) {
+        throw renameError(op, again);
+      }
     }
     return new Tensor(storage, shape, dtype);
   }
@@ -82,6 +88,25 @@ export class Tensor {
   static fromHost(data: TypedArray | readonly number[], shape: readonly number[], dtype: DType,
                   device: Device = defaultDevice()): Tensor {
     return new Tensor(Storage.fromHost(backendFor('tensor', device), data, dtype), shape, dtype);
+  }
+
+  /** Where the elements live. */
+  get device(): Device {
+    return this.home;
+  }
+
+  /**
+   * Moves the elements to `device` in place (this tensor keeps its identity, so modules, optimisers and their
+   * maps that hold it follow). For parameters and state; not recorded by autograd. @internal
+   */
+  moveTo(device: Device): void {
+    const old = this.storageOrThrow('to');
+    if (old.backend.device === device) return;
+    const moved = new Storage(backendFor('to', device), this.dtype, old.length).retain();
+    copyStorage(old, moved);
+    old.release();
+    this.storage = moved;
+    this.home = device;
   }
 
   /** Number of elements. */
@@ -198,6 +223,25 @@ export class Tensor {
     const where = this.device === 'cpu' ? '' : `, device=${this.device}`;
     return `Tensor(shape=${formatShape(this.shape)}, dtype=${this.dtype}${where}, values=[${head.join(', ')}${this.size > 8 ? ', …' : ''}])`;
   }
+}
+
+let gc: (() => void) | null | undefined;
+
+/** Runs a full garbage collection when the engine lets us (V8's gc, exposed on first use); false otherwise. */
+function collectGarbage(): boolean {
+  if (gc === undefined) {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      require('v8').setFlagsFromString('--expose-gc');
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      gc = require('vm').runInNewContext('gc') as () => void;
+    } catch {
+      gc = null;
+    }
+  }
+  if (!gc) return false;
+  gc();
+  return true;
 }
 
 /**

@@ -336,3 +336,20 @@ describe('data', () => {
     ['readIdx of a file that is not IDX', () => data.readIdx(__filename), Error, /^readIdx: .* is not an IDX file \(bad magic number\)$/],
   ]);
 });
+
+describe('unknown option keys are errors, in ops and modules alike', () => {
+  const x = ns.randn([1, 2, 5, 5]), w = ns.randn([3, 2, 3, 3]);
+  test.each([
+    ['conv2d', () => ns.conv2d(x, w, { pading: 1 } as ns.Conv2dOptions), "conv2d: unknown option 'pading' (expected bias, stride, padding, dilation or groups)"],
+    ['similarityConv2d', () => ns.similarityConv2d(x, w, ns.ones([9]), { strides: 1 } as ns.SimilarityConv2dOptions), "similarityConv2d: unknown option 'strides' (expected bias, stride, padding, dilation or groups)"],
+    ['randn', () => ns.randn([2], { sd: 2 } as ns.TensorOptions), "randn: unknown option 'sd' (expected dtype, requiresGrad, device, mean or std)"],
+    ['crossEntropy', () => ns.crossEntropy(ns.zeros([1, 2]), ns.tensor(Int32Array.from([0])), { smoothing: 0.1 } as ns.CrossEntropyOptions), "crossEntropy: unknown option 'smoothing' (expected labelSmoothing or reduction)"],
+    ['maxPool2d', () => ns.maxPool2d(x, 2, { strid: 2 } as ns.Pool2dOptions), "maxPool2d: unknown option 'strid' (expected stride, padding or ceilMode)"],
+    ['nn.Conv2d', () => new nn.Conv2d(2, 3, 3, { pading: 1 } as ns.nn.Conv2dLayerOptions), "Conv2d: unknown option 'pading' (expected bias, dtype, stride, padding, dilation or groups)"],
+    ['nn.DynamicSimilarityConv2d', () => new nn.DynamicSimilarityConv2d(2, 3, 3, { hiden: 8 } as ns.nn.DynamicSimilarityConv2dOptions), /^DynamicSimilarityConv2d: unknown option 'hiden'/],
+    ['optim.SGD', () => new optim.SGD(new nn.Linear(2, 2).parameters(), { lr: 0.1, momentun: 0.9 } as ns.optim.SGDOptions), /^SGD: unknown option 'momentun'/],
+  ])('%s', (_name, fn, message) => {
+    expect(fn).toThrow(TypeError);
+    expect(fn).toThrow(message);
+  });
+});

@@ -45,7 +45,7 @@ function topologicalOrder(root: Tensor): Tensor[] {
 /** See `Tensor.backward`. */
 export function backward(root: Tensor, grad?: Tensor, options: BackwardOptions = {}): void {
   if (root.isDisposed) throw new Error(`backward: the tensor (shape ${formatShape(root.shape)}) is disposed`);
-  const retainGraph = checkBool('backward', 'retainGraph', checkOptions('backward', options).retainGraph, false);
+  const retainGraph = checkBool('backward', 'retainGraph', checkOptions('backward', options, ['retainGraph']).retainGraph, false);
   if (!root.requiresGrad) {
     throw new Error('backward: expected a tensor that requires grad (computed from tensors with requiresGrad) but got one that does not');
   }

@@ -76,11 +76,11 @@ export const cpu: Backend = new NativeBackend('cpu');
 let cudaBackend: Backend | null = null;
 let runtime: RuntimeInfo | null = null;
 
-/** What the addon says about the machine (queried once; threads are read fresh). @internal */
+/** What the addon says about the machine (the devices queried once; threads and flags read fresh). @internal */
 export function runtimeInfo(): RuntimeInfo {
   const now = native.runtimeInfo();
   runtime ??= now;
-  return { ...now, cuda: runtime.cuda };
+  return { ...now, cuda: { ...runtime.cuda, allowTF32: now.cuda.allowTF32 } };
 }
 
 /** Why 'cuda' cannot be used in this process, or null when it can. */

@@ -2,6 +2,7 @@
  * Loading the native addon. Its entry points and their argument kinds are declared once, in
  * native/binding/entry_points.def; native.generated.ts (made from it) types them and the op codes.
  */
+import * as fs from 'fs';
 import * as path from 'path';
 import type { NativeEntryPoints } from './native.generated';
 
@@ -22,8 +23,13 @@ export type NativeBinding = NativeEntryPoints & {
   enums: Record<string, Record<string, number>>;
 };
 
-/** The package root: where package.json, build/ and prebuilds/ live (dist/lib/backend → ../../..). */
-export const packageRoot = path.resolve(__dirname, '..', '..', ...(path.basename(path.resolve(__dirname, '..', '..')) === 'dist' ? ['..'] : []));
+/** The package root: the nearest folder above this file holding package.json (where build/ and prebuilds/ live). */
+export const packageRoot = ((): string => {
+  for (let dir = __dirname; ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
+    if (path.dirname(dir) === dir) throw new Error(`neural-similarity: no package.json above ${__dirname}`);
+  }
+})();
 
 function load(): NativeBinding {
   // node-gyp-build picks prebuilds/<platform>-<arch>/ first, then build/Release (node-gyp or cmake-js).

@@ -13,7 +13,7 @@ import { maxPool2d, avgPool2d, globalAvgPool2d, Pool2dOptions, AvgPool2dOptions 
 import { relu, sigmoid, tanh } from '../ops/elementwise';
 import { flatten } from '../ops/shape';
 import { dropout } from '../ops/dropout';
-import { checkInt, checkNumber } from '../ops/util';
+import { checkInt, checkNumber, checkOptions } from '../ops/util';
 import { full } from '../ops/creation';
 
 /** Options shared by layers that own weights. */
@@ -30,6 +30,7 @@ export class Linear extends Module {
   readonly bias: Tensor | null;
   constructor(readonly inFeatures: number, readonly outFeatures: number, options: LayerOptions = {}) {
     super();
+    checkOptions('Linear', options, ['bias', 'dtype']);
     checkInt('Linear', 'inFeatures', inFeatures, 1);
     checkInt('Linear', 'outFeatures', outFeatures, 1);
     const dtype = options.dtype ?? 'float32';
@@ -57,6 +58,7 @@ export class Conv2d extends Module {
   constructor(readonly inChannels: number, readonly outChannels: number, readonly kernelSize: number | [number, number],
               readonly options: Conv2dLayerOptions = {}) {
     super();
+    checkOptions('Conv2d', options, ['bias', 'dtype', 'stride', 'padding', 'dilation', 'groups']);
     checkInt('Conv2d', 'inChannels', inChannels, 1);
     checkInt('Conv2d', 'outChannels', outChannels, 1);
     const [kh, kw] = typeof kernelSize === 'number' ? [kernelSize, kernelSize] : kernelSize;
@@ -86,6 +88,7 @@ export class BatchNorm2d extends Module {
   readonly runningVar: Tensor;
   constructor(readonly numFeatures: number, readonly options: { eps?: number; momentum?: number; affine?: boolean; dtype?: DType } = {}) {
     super();
+    checkOptions('BatchNorm2d', options, ['eps', 'momentum', 'affine', 'dtype']);
     checkInt('BatchNorm2d', 'numFeatures', numFeatures, 1);
     if (options.eps !== undefined) checkNumber('BatchNorm2d', 'eps', options.eps, 0);
     if (options.momentum !== undefined) checkNumber('BatchNorm2d', 'momentum', options.momentum, 0, 1);
@@ -120,13 +123,19 @@ export class Tanh extends Module {
 
 /** Max pooling layer. */
 export class MaxPool2d extends Module {
-  constructor(readonly kernelSize: number | [number, number], readonly options: Pool2dOptions = {}) { super(); }
+  constructor(readonly kernelSize: number | [number, number], readonly options: Pool2dOptions = {}) {
+    super();
+    checkOptions('MaxPool2d', options, ['stride', 'padding', 'ceilMode']);
+  }
   forward(x: Tensor): Tensor { return maxPool2d(x, this.kernelSize, this.options); }
 }
 
 /** Average pooling layer. */
 export class AvgPool2d extends Module {
-  constructor(readonly kernelSize: number | [number, number], readonly options: AvgPool2dOptions = {}) { super(); }
+  constructor(readonly kernelSize: number | [number, number], readonly options: AvgPool2dOptions = {}) {
+    super();
+    checkOptions('AvgPool2d', options, ['stride', 'padding', 'ceilMode', 'countIncludePad']);
+  }
   forward(x: Tensor): Tensor { return avgPool2d(x, this.kernelSize, this.options); }
 }
 

@@ -2,7 +2,7 @@
  * Module: the base of every layer. Holds parameters (trainable tensors), buffers (state such as
  * running statistics) and child modules under names, PyTorch-style.
  */
-import { Tensor, formatShape } from '../tensor';
+import { Device, Tensor, formatShape } from '../tensor';
 import { keep } from '../memory';
 import { assign } from '../ops/transfer';
 
@@ -117,6 +117,19 @@ export abstract class Module {
       assign(t, converted);
       if (converted !== src) converted.dispose();
     }
+  }
+
+  /**
+   * Moves every parameter, its gradient and every buffer to `device`, in place (the tensors keep their identity,
+   * so optimisers built on them follow; their state moves at their next step). Returns the module.
+   */
+  to(device: Device): this {
+    if (device !== 'cpu' && device !== 'cuda') throw new TypeError(`${this.constructor.name}.to: expected device 'cpu' or 'cuda' but got ${String(device)}`);
+    for (const [, t] of [...this.namedParameters(), ...this.namedBuffers()]) {
+      t.moveTo(device);
+      t.grad?.moveTo(device);
+    }
+    return this;
   }
 
   /** Releases every parameter and buffer. */

@@ -13,7 +13,7 @@ import { sum } from '../ops/reduce';
 import { reshape } from '../ops/shape';
 import { globalAvgPool2d } from '../ops/pool';
 import { eye, full, ones } from '../ops/creation';
-import { checkInt, checkNumber } from '../ops/util';
+import { checkInt, checkNumber, checkOptions } from '../ops/util';
 import { noGrad } from '../autograd/node';
 import { keep } from '../memory';
 import { assign, fill_ } from '../ops/transfer';
@@ -60,6 +60,7 @@ export class SimilarityConv2d extends Module {
               readonly options: SimilarityConv2dLayerOptions = {}) {
     super();
     const op = 'SimilarityConv2d';
+    checkOptions(op, options, ['stride', 'padding', 'dilation', 'bias', 'dtype', 'form', 'l2']);
     const [kh, kw] = layerKernel(op, inChannels, outChannels, kernelSize);
     const form = options.form ?? 'spatial';
     if (!['diagonal', 'spatial', 'full'].includes(form)) {
@@ -107,6 +108,7 @@ export class SphereConv2d extends Module {
               readonly options: SphereConv2dOptions = {}) {
     super();
     const op = 'SphereConv2d';
+    checkOptions(op, options, ['stride', 'padding', 'dilation', 'bias', 'dtype', 'norm', 'eps']);
     const [kh, kw] = layerKernel(op, inChannels, outChannels, kernelSize);
     const norm = options.norm ?? 'input';
     if (norm !== 'input' && norm !== 'full') throw new TypeError(`${op}: expected norm 'input' or 'full' but got ${String(norm)}`);
@@ -162,6 +164,7 @@ export class DynamicSimilarityConv2d extends Module {
               readonly options: DynamicSimilarityConv2dOptions = {}) {
     super();
     const op = 'DynamicSimilarityConv2d';
+    checkOptions(op, options, ['stride', 'padding', 'dilation', 'bias', 'dtype', 'form', 'hidden', 'sphere', 'initScale']);
     const [kh, kw] = layerKernel(op, inChannels, outChannels, kernelSize);
     const form = options.form ?? 'diagonal';
     if (form !== 'diagonal' && form !== 'spatial') throw new TypeError(`${op}: expected form 'diagonal' or 'spatial' but got ${String(form)}`);
@@ -221,6 +224,7 @@ export class DynamicFilterConv2d extends Module {
               readonly options: DynamicFilterConv2dOptions = {}) {
     super();
     const op = 'DynamicFilterConv2d';
+    checkOptions(op, options, ['stride', 'padding', 'dilation', 'bias', 'dtype', 'hidden', 'initScale']);
     const [kh, kw] = layerKernel(op, inChannels, outChannels, kernelSize);
     const hidden = checkInt(op, 'hidden', options.hidden ?? 64, 1);
     const initScale = checkNumber(op, 'initScale', options.initScale ?? 1e-3, 0);

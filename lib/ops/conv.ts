@@ -105,7 +105,7 @@ export function conv2d(x: Tensor, w: Tensor, options?: Conv2dOptions): Tensor {
   const op = 'conv2d';
   floatTensor(op, 'x', x);
   floatTensor(op, 'w', w);
-  const o = checkOptions(op, options);
+  const o = checkOptions(op, options, ['bias', 'stride', 'padding', 'dilation', 'groups']);
   checkRank(op, 'w', w, 4, '[F, C/groups, kh, kw]');
   checkSameDtype(op, x, 'x', w, 'w');
   const [f, cg, kh, kw] = w.shape;

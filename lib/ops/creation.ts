@@ -20,8 +20,11 @@ export interface TensorOptions {
 
 const DTYPES: readonly DType[] = ['float32', 'float64', 'int32'];
 
-function resolveOptions(op: string, options: TensorOptions | undefined, fallback: DType): Required<TensorOptions> {
-  const o = checkOptions(op, options);
+const TENSOR_OPTIONS = ['dtype', 'requiresGrad', 'device'] as const;
+
+function resolveOptions(op: string, options: TensorOptions | undefined, fallback: DType,
+                        keys: readonly string[] = TENSOR_OPTIONS): Required<TensorOptions> {
+  const o = checkOptions(op, options, keys);
   const dtype = o.dtype ?? fallback;
   if (!DTYPES.includes(dtype)) throw new TypeError(`${op}: expected dtype to be one of ${DTYPES.join(', ')} but got ${String(o.dtype)}`);
   const device = o.device ?? defaultDevice();
@@ -180,9 +183,10 @@ export function fillRandom(kind: number, a: number, b: number, out: Tensor): voi
   generator.offset += Math.ceil(out.size / 4);
 }
 
-function random(op: string, kind: number, shape: readonly number[], a: number, b: number, options?: TensorOptions): Tensor {
+function random(op: string, kind: number, shape: readonly number[], a: number, b: number, options: TensorOptions | undefined,
+                range: readonly string[]): Tensor {
   checkShape(op, 'shape', shape);
-  const o = resolveOptions(op, options, 'float32');
+  const o = resolveOptions(op, options, 'float32', [...TENSOR_OPTIONS, ...range]);
   if (o.dtype === 'int32') throw new TypeError(`${op}: expected a float dtype but got int32`);
   const t = Tensor.empty(shape, o.dtype, o.device, op);
   fillRandom(kind, a, b, t);
@@ -193,7 +197,7 @@ function random(op: string, kind: number, shape: readonly number[], a: number, b
 export function randn(shape: readonly number[], options?: TensorOptions & { mean?: number; std?: number }): Tensor {
   const mean = checkNumber('randn', 'mean', options?.mean ?? 0);
   const std = checkNumber('randn', 'std', options?.std ?? 1, 0);
-  return random('randn', RandomKind.normal, shape, mean, std, stripRange(options));
+  return random('randn', RandomKind.normal, shape, mean, std, options, ['mean', 'std']);
 }
 
 /** Uniform samples in [low, high) (default [0, 1)). */
@@ -201,10 +205,5 @@ export function rand(shape: readonly number[], options?: TensorOptions & { low?:
   const low = checkNumber('rand', 'low', options?.low ?? 0);
   const high = checkNumber('rand', 'high', options?.high ?? 1);
   if (!(high > low)) throw new RangeError(`rand: expected high > low but got low ${low}, high ${high}`);
-  return random('rand', RandomKind.uniform, shape, low, high, stripRange(options));
-}
-
-function stripRange(options: TensorOptions | undefined): TensorOptions | undefined {
-  if (!options) return undefined;
-  return { dtype: options.dtype, requiresGrad: options.requiresGrad, device: options.device };
+  return random('rand', RandomKind.uniform, shape, low, high, options, ['low', 'high']);
 }

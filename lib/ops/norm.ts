@@ -38,7 +38,7 @@ function checkChannelVector(op: string, name: string, t: Tensor | null | undefin
 export function batchNorm2d(x: Tensor, runningMean: Tensor | null, runningVar: Tensor | null, options?: BatchNormOptions): Tensor {
   const op = 'batchNorm2d';
   floatTensor(op, 'x', x);
-  const o = checkOptions(op, options);
+  const o = checkOptions(op, options, ['weight', 'bias', 'training', 'momentum', 'eps']);
   if (x.rank < 2) throw new RangeError(`${op}: expected x of at least 2 dimensions [N, C, ...] but got shape ${formatShape(x.shape)}`);
   const [n, c] = x.shape;
   const hw = x.size / Math.max(n * c, 1);

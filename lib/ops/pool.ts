@@ -52,7 +52,7 @@ function poolGeometry(op: string, x: Tensor, kernelSize: unknown, options: Pool2
 export function maxPool2d(x: Tensor, kernelSize: number | [number, number], options?: Pool2dOptions): Tensor {
   const op = 'maxPool2d';
   floatTensor(op, 'x', x);
-  const g = poolGeometry(op, x, kernelSize, checkOptions(op, options));
+  const g = poolGeometry(op, x, kernelSize, checkOptions(op, options, ['stride', 'padding', 'ceilMode']));
   const shape = [x.shape[0], x.shape[1], g.ho, g.wo];
   const k = backendOf(op, x);
   const y = k.empty(shape, x.dtype);
@@ -71,7 +71,7 @@ export function maxPool2d(x: Tensor, kernelSize: number | [number, number], opti
 export function avgPool2d(x: Tensor, kernelSize: number | [number, number], options?: AvgPool2dOptions): Tensor {
   const op = 'avgPool2d';
   floatTensor(op, 'x', x);
-  const o = checkOptions(op, options);
+  const o = checkOptions(op, options, ['stride', 'padding', 'ceilMode', 'countIncludePad']);
   const g = poolGeometry(op, x, kernelSize, o);
   const includePad = checkBool(op, 'countIncludePad', o.countIncludePad, true) ? 1 : 0;
   const k = backendOf(op, x);

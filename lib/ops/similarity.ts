@@ -47,7 +47,7 @@ export function similarityConv2d(x: Tensor, w: Tensor, m: Tensor, options?: Simi
   floatTensor(op, 'x', x);
   floatTensor(op, 'w', w);
   floatTensor(op, 'm', m);
-  const o = checkOptions(op, options);
+  const o = checkOptions(op, options, ['bias', 'stride', 'padding', 'dilation', 'groups']);
   if ((o as Conv2dOptions).groups !== undefined && (o as Conv2dOptions).groups !== 1) {
     throw new RangeError(`${op}: expected no groups option (similarity convolutions are not grouped) but got groups ${(o as Conv2dOptions).groups}`);
   }
@@ -125,7 +125,7 @@ export function dynamicConv2d(x: Tensor, w: Tensor, options?: SimilarityConv2dOp
   const op = 'dynamicConv2d';
   floatTensor(op, 'x', x);
   floatTensor(op, 'w', w);
-  const o = checkOptions(op, options);
+  const o = checkOptions(op, options, ['bias', 'stride', 'padding', 'dilation']);
   checkRank(op, 'x', x, 4, '[N, C, H, W]');
   checkRank(op, 'w', w, 5, '[N, F, C, kh, kw]');
   checkSameDtype(op, x, 'x', w, 'w');

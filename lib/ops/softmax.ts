@@ -67,7 +67,7 @@ export function crossEntropy(logits: Tensor, labels: Tensor, options?: CrossEntr
   floatTensor(op, 'logits', logits);
   checkTensor(op, 'labels', labels);
   checkRank(op, 'logits', logits, 2, '[N, C]');
-  const o = checkOptions(op, options);
+  const o = checkOptions(op, options, ['labelSmoothing', 'reduction']);
   const eps = checkNumber(op, 'labelSmoothing', o.labelSmoothing ?? 0, 0, 1);
   const reduction = checkReduction(op, o.reduction);
   if (labels.dtype !== 'int32') throw new TypeError(`${op}: expected labels to be an int32 tensor but got ${labels.dtype}`);
@@ -94,5 +94,5 @@ export function mseLoss(prediction: Tensor, target: Tensor, options?: { reductio
   if (prediction.shape.join() !== target.shape.join()) {
     throw new RangeError(`${op}: expected target of shape ${formatShape(prediction.shape)} but got ${formatShape(target.shape)}`);
   }
-  return reduce(square(sub(prediction, target)), checkReduction(op, checkOptions(op, options).reduction));
+  return reduce(square(sub(prediction, target)), checkReduction(op, checkOptions(op, options, ['reduction']).reduction));
 }

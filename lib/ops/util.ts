@@ -82,11 +82,21 @@ export function checkPair(op: string, name: string, value: unknown, fallback: nu
   return [checkInt(op, `${name}[0]`, pair[0], min), checkInt(op, `${name}[1]`, pair[1], min)];
 }
 
-/** Throws TypeError unless `options` is undefined or a plain object; returns it (or {}). */
-export function checkOptions<T extends object>(op: string, options: T | undefined): T {
+/**
+ * Throws TypeError unless `options` is undefined or a plain object whose keys are all among `keys` (a misspelt
+ * option is an error: "conv2d: unknown option 'pading' (expected bias, stride, padding, dilation or groups)");
+ * returns it (or {}).
+ */
+export function checkOptions<T extends object>(op: string, options: T | undefined, keys: readonly string[]): T {
   if (options === undefined) return {} as T;
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
     throw new TypeError(`${op}: expected options to be an object but got ${describe(options)}`);
+  }
+  for (const key of Object.keys(options)) {
+    if (!keys.includes(key)) {
+      const expected = keys.length > 1 ? `${keys.slice(0, -1).join(', ')} or ${keys[keys.length - 1]}` : keys.join('');
+      throw new TypeError(`${op}: unknown option '${key}' (expected ${expected})`);
+    }
   }
   return options;
 }

@@ -43,6 +43,11 @@ export abstract class Optimizer {
   }
 }
 
+/** State tensors live where their parameter lives: moved there after module.to(device). */
+function follow(state: Tensor, p: Tensor): void {
+  if (state.device !== p.device) state.moveTo(p.device);
+}
+
 /** Options of SGD. */
 export interface SGDOptions {
   lr: number;
@@ -61,7 +66,7 @@ export class SGD extends Optimizer {
   private readonly buffers = new Map<Tensor, Tensor>();
 
   constructor(params: Iterable<Tensor>, options: SGDOptions) {
-    super(params, checkOptions('SGD', options).lr, 'SGD');
+    super(params, checkOptions('SGD', options, ['lr', 'momentum', 'dampening', 'weightDecay', 'nesterov']).lr, 'SGD');
     this.momentum = checkNumber('SGD', 'momentum', options.momentum ?? 0, 0);
     this.dampening = checkNumber('SGD', 'dampening', options.dampening ?? 0, 0, 1);
     this.weightDecay = checkNumber('SGD', 'weightDecay', options.weightDecay ?? 0, 0);
@@ -75,6 +80,7 @@ export class SGD extends Optimizer {
     for (const p of this.params) {
       if (!p.grad) continue;
       let buf = this.buffers.get(p) ?? null;
+      if (buf) follow(buf, p);
       const first = this.momentum !== 0 && !buf;
       if (first) this.buffers.set(p, (buf = this.state(p)));
       backendOf('SGD.step', p, p.grad, buf).run('sgdStep', this.lr, this.momentum, this.dampening, this.weightDecay,
@@ -100,7 +106,7 @@ export class Adam extends Optimizer {
   protected decoupled = false;
 
   constructor(params: Iterable<Tensor>, options: AdamOptions = {}, name = 'Adam', defaultDecay = 0) {
-    super(params, checkOptions(name, options).lr ?? 1e-3, name);
+    super(params, checkOptions(name, options, ['lr', 'betas', 'eps', 'weightDecay']).lr ?? 1e-3, name);
     if (options.betas !== undefined && (!Array.isArray(options.betas) || options.betas.length !== 2)) {
       throw new TypeError(`${name}: expected betas to be a pair [beta1, beta2] but got ${Array.isArray(options.betas) ? `${options.betas.length} values` : typeof options.betas}`);
     }
@@ -115,6 +121,8 @@ export class Adam extends Optimizer {
       if (!p.grad) continue;
       let s = this.moments.get(p);
       if (!s) this.moments.set(p, (s = { m: this.state(p), v: this.state(p), step: 0 }));
+      follow(s.m, p);
+      follow(s.v, p);
       s.step++;
       backendOf(this.decoupled ? 'AdamW.step' : 'Adam.step', p, p.grad, s.m, s.v).run('adamStep', this.lr, this.betas[0], this.betas[1], this.eps,
         this.weightDecay, this.decoupled ? 1 : 0, s.step, p.buffer, p.grad.buffer, s.m.buffer, s.v.buffer);
