@@ -45,6 +45,9 @@ export { dropout } from './ops/dropout';
 export { to } from './ops/transfer';
 export type { TensorLike } from './ops/util';
 
+export { saveFile, loadFile } from './io/safetensors';
+export type { SafetensorsContents } from './io/safetensors';
+
 export * as nn from './nn';
 export * as optim from './optim';
 export * as data from './data';
