@@ -5,7 +5,6 @@
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { packageRoot } from '../lib/backend/native';
 
 /** Timing of one workload: best and median seconds over the repetitions. */
 export interface Timing {
@@ -107,7 +106,8 @@ function formatNumber(x: number): string {
 
 /** Writes bench/results/<name>.json and returns its path. */
 export function writeResults(name: string, results: unknown): string {
-  const dir = path.join(packageRoot, 'bench', 'results');
+  // Where the user runs the benchmark (the CLI's --out), never inside the installed package.
+  const dir = process.env.NEURAL_SIMILARITY_BENCH_DIR ?? path.join(process.cwd(), 'bench-results');
   fs.mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `${name}.json`);
   fs.writeFileSync(file, JSON.stringify(results, null, 2) + '\n');

@@ -1,53 +1,141 @@
 #!/usr/bin/env node
 /**
- * Command line: `neural-similarity train | bench [name…] | info`.
+ * The command line, `neural-similarity`: main (the main job), train, eval, predict, info, bench. Every command
+ * has --help, validates its arguments and exits non-zero with a one-line message naming the bad argument.
  */
-import * as path from 'path';
+import './ops/methods';
 import * as fs from 'fs';
-import { trainMnist } from './train/mnist';
+import * as path from 'path';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { backendInfo } from './backend/info';
 import * as cuda from './backend/cuda';
 import { memory } from './memory';
+import { manualSeed } from './ops/creation';
+import { setNumThreads } from './backend/threads';
+import { LAYER_KINDS, LayerKind } from './models';
+import { DataSpec, evaluateCheckpoint, predictImages, trainRun } from './train/run';
+import { mainJob } from './train/main';
 
-function flag(args: string[], name: string): string | undefined {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : undefined;
-}
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const version = (require(path.join(__dirname, '..', '..', 'package.json')) as { version: string }).version;
 
-async function main(argv: string[]): Promise<number> {
-  const [command = 'help', ...args] = argv;
-  switch (command) {
-    case 'train': {
-      const seconds = Number(flag(args, 'seconds') ?? 60);
-      if (!(seconds > 0)) throw new RangeError(`train: expected --seconds to be a positive number but got ${flag(args, 'seconds')}`);
-      trainMnist({ seconds });
-      return 0;
-    }
-    case 'bench': {
+const int = (name: string, min: number) => (value: string): number => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} expects an integer ≥ ${min} but got '${value}'`);
+  return n;
+};
+const positive = (name: string) => (value: string): number => {
+  const n = Number(value);
+  if (!(n > 0) || !Number.isFinite(n)) throw new InvalidArgumentError(`${name} expects a positive number but got '${value}'`);
+  return n;
+};
+const existing = (name: string) => (value: string): string => {
+  if (!fs.existsSync(value)) throw new InvalidArgumentError(`${name}: no such file or folder '${value}'`);
+  return value;
+};
+const dataSpec = (value: string): DataSpec => {
+  if (value === 'mnist' || value === 'fashion-mnist') return value;
+  if (fs.existsSync(value)) return value;
+  throw new InvalidArgumentError(`--data expects mnist, fashion-mnist, or an image folder or .tar.gz but got '${value}' (no such file or folder)`);
+};
+
+function program(): Command {
+  const cli = new Command('neural-similarity')
+    .description('Neural similarity learning (Liu et al., NeurIPS 2019) for Node.js: train, evaluate and run networks.')
+    .version(version, '-V, --version')
+    .showHelpAfterError(false)
+    .configureOutput({ outputError: (text, write) => write(text.trim().split('\n')[0] + '\n') })
+    .exitOverride();
+
+  cli.command('main')
+    .description('the main job: trains a plain CNN and a dynamic neural-similarity CNN on MNIST (60,000/10,000) and compares them')
+    .addOption(new Option('--seconds <s>', 'training budget per network').argParser(positive('--seconds')).default(120))
+    .addOption(new Option('--out <dir>', 'where checkpoints, logs and the report go').default('runs/main'))
+    .action(async (o: { seconds: number; out: string }) => {
+      await mainJob({ seconds: o.seconds, out: o.out });
+    });
+
+  cli.command('train')
+    .description('trains a network and writes DIR/checkpoint.safetensors, DIR/log.jsonl and DIR/report.html')
+    .addOption(new Option('--model <name>', 'network').choices(['smallCnn', 'cifar9']).default('smallCnn'))
+    .addOption(new Option('--kind <kind>', 'layer kind of the similarity slots').choices([...LAYER_KINDS]).default('plain'))
+    .addOption(new Option('--data <spec>', 'mnist, fashion-mnist, or an image folder / .tar.gz with train/ and test/').argParser(dataSpec).default('mnist'))
+    .addOption(new Option('--epochs <n>', 'epochs').argParser(int('--epochs', 1)).default(1))
+    .addOption(new Option('--batch-size <n>', 'batch size').argParser(int('--batch-size', 1)).default(64))
+    .addOption(new Option('--lr <lr>', 'learning rate (SGD with momentum 0.9)').argParser(positive('--lr')).default(0.05))
+    .addOption(new Option('--device <device>', 'cpu or cuda').choices(['cpu', 'cuda']))
+    .addOption(new Option('--limit <n>', 'use only the first n training images').argParser(int('--limit', 1)))
+    .addOption(new Option('--seed <n>', 'random seed').argParser(int('--seed', 0)).default(0))
+    .addOption(new Option('--threads <n>', 'CPU threads').argParser(int('--threads', 1)))
+    .requiredOption('--out <dir>', 'output folder')
+    .option('--resume', 'continue the run in --out from its checkpoint')
+    .action(async (o: { model: 'smallCnn' | 'cifar9'; kind: LayerKind; data: DataSpec; epochs: number; batchSize: number; lr: number;
+      device?: 'cpu' | 'cuda'; limit?: number; seed: number; threads?: number; out: string; resume?: boolean }) => {
+      if (o.threads) setNumThreads(o.threads);
+      manualSeed(o.seed);
+      const result = await trainRun(o);
+      console.log(JSON.stringify(result));
+    });
+
+  cli.command('eval')
+    .description('evaluates a checkpoint on the test split of a dataset')
+    .requiredOption('--checkpoint <file>', 'a checkpoint.safetensors written by train', existing('--checkpoint'))
+    .requiredOption('--data <spec>', 'mnist, fashion-mnist, or an image folder / .tar.gz', dataSpec)
+    .addOption(new Option('--batch-size <n>', 'batch size').argParser(int('--batch-size', 1)).default(256))
+    .addOption(new Option('--device <device>', 'cpu or cuda').choices(['cpu', 'cuda']))
+    .action(async (o: { checkpoint: string; data: DataSpec; batchSize: number; device?: 'cpu' | 'cuda' }) => {
+      console.log(JSON.stringify(await evaluateCheckpoint(o)));
+    });
+
+  cli.command('predict')
+    .description('prints the class of each image as JSON, using the preprocessing stored in the checkpoint')
+    .requiredOption('--checkpoint <file>', 'a checkpoint.safetensors written by train', existing('--checkpoint'))
+    .argument('<images...>', 'image files (JPEG, PNG, …)')
+    .action(async (images: string[], o: { checkpoint: string }) => {
+      for (const image of images) existing('image')(image);
+      console.log(JSON.stringify(await predictImages(o.checkpoint, images)));
+    });
+
+  cli.command('info')
+    .description('backend, threads, CPU kernel, CUDA device or why it is not used, memory')
+    .action(() => {
+      console.log(JSON.stringify({ ...backendInfo(), memory: memory() }, null, 2));
+    });
+
+  cli.command('bench')
+    .description('runs benchmarks (all by default; gpu only where a GPU is usable); tables printed, JSON written to --out')
+    .argument('[names...]', 'benchmarks to run')
+    .addOption(new Option('--out <dir>', 'where the JSON results go').default('bench-results'))
+    .action(async (names: string[], o: { out: string }) => {
       const dir = path.resolve(__dirname, '..', 'bench');
       const available = fs.readdirSync(dir).filter((f) => f.endsWith('.js') && !f.startsWith('util') && f !== 'gpu-sanitize.js')
         .map((f) => f.slice(0, -3));
-      const names = args.filter((a) => !a.startsWith('--'));
-      // The GPU benchmark runs by default only where a GPU is usable.
+      for (const name of names) {
+        if (!available.includes(name)) throw new InvalidArgumentError(`bench: unknown benchmark '${name}' (available: ${available.join(', ')})`);
+      }
+      process.env.NEURAL_SIMILARITY_BENCH_DIR = path.resolve(o.out);
       const chosen = names.length ? names : available.filter((n) => n !== 'gpu' || cuda.isAvailable());
       for (const name of chosen) {
-        if (!available.includes(name)) throw new RangeError(`bench: unknown benchmark '${name}' (available: ${available.join(', ')})`);
         // eslint-disable-next-line @typescript-eslint/no-require-imports
         const mod = require(path.join(dir, name)) as { run: () => Promise<void> | void };
         await mod.run();
       }
-      return 0;
-    }
-    case 'info':
-      console.log(JSON.stringify({ ...backendInfo(), memory: memory() }, null, 2));
-      return 0;
-    default:
-      console.log('usage: neural-similarity train [--seconds N] | bench [name…] | info');
-      return command === 'help' ? 0 : 1;
+    });
+  return cli;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const cli = program();
+  try {
+    await cli.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (err) {
+    const e = err as { code?: string; exitCode?: number; message?: string };
+    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
+    if (typeof e.code === 'string' && e.code.startsWith('commander.')) return e.exitCode ?? 1;
+    console.error(`neural-similarity: ${(e.message ?? String(err)).split('\n')[0]}`);
+    return 1;
   }
 }
 
-main(process.argv.slice(2)).then((code) => process.exit(code), (err: Error) => {
-  console.error(err.message);
-  process.exit(1);
-});
+main(process.argv.slice(2)).then((code) => process.exit(code));

@@ -16,9 +16,15 @@ import * as os from 'os';
 import * as path from 'path';
 import { pipeline } from 'stream';
 import * as zlib from 'zlib';
-import sharp from 'sharp';
 import type { OutputInfo } from 'sharp';
-import * as tar from 'tar-stream';
+import type SharpModule = require('sharp');
+import type * as TarStream from 'tar-stream';
+
+// The decoder and the tar reader load on first use, so that importing the library does not load libvips.
+/* eslint-disable @typescript-eslint/no-require-imports */
+const sharp = (input: Buffer): SharpModule.Sharp => (require('sharp') as (input: Buffer) => SharpModule.Sharp)(input);
+const tar = { extract: (): TarStream.Extract => (require('tar-stream') as typeof TarStream).extract() };
+/* eslint-enable @typescript-eslint/no-require-imports */
 import { ImageDataset, imageTransformSteps } from './images';
 import { Transform } from './transforms';
 import { CachedImages, readCache, writeCache } from './cache';
