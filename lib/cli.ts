@@ -111,7 +111,7 @@ function program(): Command {
       const available = fs.readdirSync(dir).filter((f) => f.endsWith('.js') && !f.startsWith('util') && f !== 'gpu-sanitize.js')
         .map((f) => f.slice(0, -3));
       for (const name of names) {
-        if (!available.includes(name)) throw new InvalidArgumentError(`bench: unknown benchmark '${name}' (available: ${available.join(', ')})`);
+        if (!available.includes(name)) throw new Error(`bench: unknown benchmark '${name}' (available: ${available.join(', ')})`);
       }
       process.env.NEURAL_SIMILARITY_BENCH_DIR = path.resolve(o.out);
       const chosen = names.length ? names : available.filter((n) => n !== 'gpu' || cuda.isAvailable());

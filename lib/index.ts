@@ -51,3 +51,6 @@ export type { SafetensorsContents } from './io/safetensors';
 export * as nn from './nn';
 export * as optim from './optim';
 export * as data from './data';
+export * as train from './train';
+export * as models from './models';
+export * as report from './report';

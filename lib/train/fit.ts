@@ -323,7 +323,7 @@ export async function fit(model: Module, options: FitOptions): Promise<History> 
         ...(final ? { final: { loss: final.loss, accuracy: final.accuracy, top5: final.top5, confusion: final.confusion, classes: o.classes } } : {}),
         similarity: collectSimilarity(model, dynamic),
       };
-      writeReport(path.join(dir, 'report.html'), renderRunReport(run));
+      await writeReport(path.join(dir, 'report.html'), renderRunReport(run));
     }
   }
   return { epochs: history, stopped, final };

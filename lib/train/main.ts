@@ -33,7 +33,7 @@ export async function mainJob(options: MainJobOptions): Promise<{ name: string; 
     records.push({ name, config: meta.config ?? {}, epochs: (meta.history ?? []) as RunRecord['epochs'] });
   }
   const report = path.join(options.out, 'report.html');
-  writeReport(report, renderExperimentReport('Main job: plain vs dynamic neural-similarity CNN on MNIST', records, {
+  await writeReport(report, renderExperimentReport('Main job: plain vs dynamic neural-similarity CNN on MNIST', records, {
     columns: ['network', 'test accuracy', 'test loss', 'seconds'],
     rows: results.map((r) => [r.name, `${(100 * r.accuracy).toFixed(2)}%`, r.loss.toFixed(4), r.seconds.toFixed(1)]),
   }));
