@@ -4,7 +4,7 @@
  * (lib/ops/methods.ts), `backward` included.
  */
 import { Backend, backendFor, defaultDevice } from './backend/backend';
-import { Storage, copyStorage } from './backend/storage';
+import { Storage, collectGarbage, copyStorage } from './backend/storage';
 import { BYTES, Device, DType, NativeBuffer, TypedArray } from './backend/types';
 import { trackTensor, untrackTensor } from './memory';
 import type { GradNode } from './autograd/node';
@@ -223,25 +223,6 @@ export class Tensor {
     const where = this.device === 'cpu' ? '' : `, device=${this.device}`;
     return `Tensor(shape=${formatShape(this.shape)}, dtype=${this.dtype}${where}, values=[${head.join(', ')}${this.size > 8 ? ', …' : ''}])`;
   }
-}
-
-let gc: (() => void) | null | undefined;
-
-/** Runs a full garbage collection when the engine lets us (V8's gc, exposed on first use); false otherwise. */
-function collectGarbage(): boolean {
-  if (gc === undefined) {
-    try {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      require('v8').setFlagsFromString('--expose-gc');
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      gc = require('vm').runInNewContext('gc') as () => void;
-    } catch {
-      gc = null;
-    }
-  }
-  if (!gc) return false;
-  gc();
-  return true;
 }
 
 /**

@@ -132,3 +132,11 @@ export function withThreads<T>(threads: number, fn: () => T): T {
 
 /** int32 labels. */
 export const labels = (values: number[]): ns.Tensor => ns.tensor(Int32Array.from(values), [values.length]);
+
+/** A full garbage collection now (V8's gc, exposed at run time), so that memory counts start from live tensors only. */
+export function collectGarbage(): void {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  require('v8').setFlagsFromString('--expose-gc');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  (require('vm').runInNewContext('gc') as () => void)();
+}

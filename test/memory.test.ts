@@ -1,5 +1,6 @@
 import * as ns from '../lib';
 import { native } from '../lib/backend/native';
+import { collectGarbage } from './helpers';
 
 const { nn, optim } = ns;
 
@@ -25,6 +26,7 @@ function setup(): { step: () => number; model: ns.nn.Sequential } {
 describe('memory', () => {
   test('1,000 training steps in tidy() return every tensor and byte; buffers are reused', () => {
     const { step } = setup();
+    collectGarbage();
     const baseline = ns.memory();
     const losses: number[] = [];
     let pooledAt10 = -1;
@@ -50,6 +52,7 @@ describe('memory', () => {
   test('evaluation in tidy() and a throwing step leave nothing behind', () => {
     const { model } = setup();
     model.eval();
+    collectGarbage();  // counts are exact: garbage collected later would otherwise leave them mid-test
     const baseline = ns.memory();
     const x = ns.keep(ns.randn([2, 1, 8, 8]));
     const before = ns.memory();
@@ -72,22 +75,35 @@ describe('memory', () => {
     again.dispose();
   });
 
-  test('a synchronous loop without tidy or dispose: memory() stays right and storage is recycled', () => {
+  test('a synchronous loop without tidy or dispose: storage is recycled during the loop and memory() is exact', () => {
     const { model } = setup();
-    const x = ns.randn([8, 1, 8, 8]);
-    const start = ns.memory();
-    let peakBytes = 0;
-    for (let i = 0; i < 300; i++) {
+    const x = ns.randn([128, 1, 8, 8]);
+    const step = (): void => {
       const loss = ns.sum(model.forward(x));  // never disposed: left to the garbage collector
       loss.backward();
       model.zeroGrad();
-      peakBytes = Math.max(peakBytes, ns.memory().numBytes - start.numBytes);
+    };
+    collectGarbage();
+    const start = ns.memory();
+    // The bytes one step makes (measured with tidy, which frees them at once).
+    let perStep = 0;
+    ns.tidy(() => {
+      step();
+      perStep = ns.memory().numBytes - start.numBytes;
+    });
+    expect(perStep).toBeGreaterThan(10000);
+    let peak = 0;
+    for (let i = 0; i < 500; i++) {
+      step();
+      peak = Math.max(peak, ns.memory().numBytes - start.numBytes);
     }
-    // Each step makes about 40 kB of tensors; 300 steps without collection would hold 12 MB. The addon's
-    // finalizers run inside garbage collection, so the counts drop during the loop, not after it.
-    const perStep = 40 * 1024;
-    expect(peakBytes).toBeLessThan(300 * perStep / 2);
-    expect(ns.memory().numTensors - start.numTensors).toBeLessThan(300 * 20);
+    // Without collection the loop would hold 500 steps' bytes (about 230 MB). Once 64 MiB (or what was live after
+    // the last collection, if more) have been allocated and not disposed, the library runs a collection, and the
+    // addon's finalizers run inside it: storage returns to the pool during the synchronous loop itself.
+    expect(peak).toBeLessThan(64 * 2 ** 20 + 2 * perStep);
+    // And the counts are exact: after a collection, no tensor or byte of the loop is left.
+    collectGarbage();
+    expect([ns.memory().numTensors, ns.memory().numBytes]).toEqual([start.numTensors, start.numBytes]);
   });
 
   test('disposing a model releases its parameters and buffers', () => {

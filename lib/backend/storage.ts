@@ -6,6 +6,7 @@
  */
 import { Backend } from './backend';
 import { native } from './native';
+import { Device as DeviceCode } from './native.generated';
 import { BYTES, DType, NativeBuffer, TypedArray } from './types';
 
 const ARRAY_TYPES = { float32: Float32Array, float64: Float64Array, int32: Int32Array } as const;
@@ -23,12 +24,48 @@ export function convertHost(data: TypedArray | readonly number[], dtype: DType):
   return out;
 }
 
+let gc: (() => void) | null | undefined;
+
+/** Runs a full garbage collection when the engine lets us (V8's gc, exposed on first use); false otherwise. */
+export function collectGarbage(): boolean {
+  if (gc === undefined) {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      require('v8').setFlagsFromString('--expose-gc');
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      gc = require('vm').runInNewContext('gc') as () => void;
+    } catch {
+      gc = null;
+    }
+  }
+  if (!gc) return false;
+  gc();
+  return true;
+}
+
+// Bytes allocated since the last collection and not disposed: storage a loop without tidy leaves to the garbage
+// collector. When it passes max(64 MiB, what was live after the last collection), a collection runs (its finalizers
+// return the unreachable storage to the pools), so such a loop holds at most about twice what a tidy one does.
+const PRESSURE_MIN_BYTES = 64 * 2 ** 20;
+let undisposedBytes = 0;
+let liveAfterCollection = 0;
+
+function noteAllocation(bytes: number): void {
+  undisposedBytes += bytes;
+  if (undisposedBytes > Math.max(PRESSURE_MIN_BYTES, liveAfterCollection) && collectGarbage()) {
+    undisposedBytes = 0;
+    // Exact right after the collection: the addon's finalizers ran inside it.
+    liveAfterCollection = native.memoryStats(DeviceCode.cpu).allocatedBytes + native.memoryStats(DeviceCode.cuda).allocatedBytes;
+  }
+}
+
 /** A device buffer shared by the tensors that view it. @internal */
 export class Storage {
   private refs = 0;
   private handle: NativeBuffer | null;
   constructor(readonly backend: Backend, readonly dtype: DType, readonly length: number, buffer?: NativeBuffer) {
     this.handle = buffer ?? backend.alloc(dtype, length);
+    noteAllocation(length * BYTES[dtype]);
   }
   /** A storage holding a copy of host data. */
   static fromHost(backend: Backend, data: TypedArray | readonly number[], dtype: DType): Storage {
@@ -63,6 +100,7 @@ export class Storage {
     if (--this.refs > 0 || !this.handle) return;
     this.backend.free(this.handle);
     this.handle = null;
+    undisposedBytes = Math.max(0, undisposedBytes - this.byteLength);
   }
 }
 
