@@ -67,7 +67,8 @@ const RETURNS = {
 function tsType(arg) {
   switch (arg.kind) {
     case 'INTS': return 'readonly number[]';
-    case 'BUFFER': return 'NativeBuffer';
+    case 'BUFFER':
+    case 'ANY_DEVICE': return 'NativeBuffer';
     case 'OPTIONAL': return 'NativeBuffer | null';
     case 'HOST': return 'TypedArray';
     case 'OBJECT': return 'object';

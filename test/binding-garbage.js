@@ -288,8 +288,8 @@ function garbageFor(spec, sized, args, i) {
       put('17 integers', new Array(17).fill(1));
     }
   }
-  if (spec.kind === 'buffer' || spec.kind === 'optional') {
-    if (spec.kind === 'buffer') {
+  if (spec.kind === 'buffer' || spec.kind === 'optional' || spec.kind === 'anyDevice') {
+    if (spec.kind !== 'optional') {
       put('null', null);
       put('undefined', undefined);
     }

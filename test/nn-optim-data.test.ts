@@ -35,7 +35,7 @@ describe('nn layers', () => {
   test('BatchNorm2d: parameters, buffers, training and evaluation', () => {
     const bn = new nn.BatchNorm2d(3, { momentum: 0.2, dtype: 'float64' });
     expect(bn.numParameters()).toBe(6);
-    expect(bn.namedBuffers().map(([n]) => n)).toEqual(['runningMean', 'runningVar']);
+    expect(bn.namedBuffers().map(([n]) => n)).toEqual(['running_mean', 'running_var', 'num_batches_tracked']);
     const x = rand([4, 3, 2, 3], 203, { lo: -1, hi: 3 });
     const zeros = ref.arr([3]), ones = ref.arr([3], [1, 1, 1]);
     const trained = ref.batchNorm(x, ones, zeros, zeros, ones, true, 0.2);
@@ -59,12 +59,12 @@ describe('nn layers', () => {
     expect(net.length).toBe(7);
     expect(net.numParameters()).toBe(2 * 9 + 2 + 2 + 2 + 8 * 3 + 3);
     expect(Object.keys(net.stateDict())).toEqual(
-      ['0.weight', '0.bias', '1.weight', '1.bias', '6.weight', '6.bias', '1.runningMean', '1.runningVar']);
+      ['0.weight', '0.bias', '1.weight', '1.bias', '1.running_mean', '1.running_var', '1.num_batches_tracked', '6.weight', '6.bias']);
     net.eval();
     const x = rand([2, 1, 4, 4], 204);
     const p = (name: string): ref.Arr => fromTensor(net.stateDict()[name]);
     let y = ref.conv2d(x, p('0.weight'), p('0.bias'), { padding: 1 });
-    y = ref.batchNorm(y, p('1.weight'), p('1.bias'), p('1.runningMean'), p('1.runningVar'), false).y;
+    y = ref.batchNorm(y, p('1.weight'), p('1.bias'), p('1.running_mean'), p('1.running_var'), false).y;
     y = ref.maxPool2d(ref.map(y, (v) => Math.max(v, 0)), 2);
     y = ref.linear({ shape: [2, 8], data: y.data }, p('6.weight'), p('6.bias'));
     expectClose(net.forward(toTensor(x, 'float32')), y, { rtol: 1e-4, atol: 1e-5 });

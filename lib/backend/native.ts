@@ -9,7 +9,7 @@ import type { NativeEntryPoints } from './native.generated';
 /** One argument of an entry point, as the addon describes it. */
 export interface EntryArgument {
   name: string;
-  kind: 'int' | 'flag' | 'enum' | 'number' | 'anyNumber' | 'ints' | 'buffer' | 'optional' | 'host' | 'object';
+  kind: 'int' | 'flag' | 'enum' | 'number' | 'anyNumber' | 'ints' | 'buffer' | 'optional' | 'anyDevice' | 'host' | 'object';
   lo?: number;
   hi?: number;
   list?: string;

@@ -2,10 +2,11 @@
  * Neural similarity layers (DESIGN.md §2): static and dynamic similarity convolutions, the cosine
  * (sphere) convolution their predictor uses, and the dynamic-filter baseline.
  */
-import { Tensor, DType } from '../tensor';
+import { Tensor, DType, sizeOf } from '../tensor';
 import { Module } from './module';
 import { BatchNorm2d, Conv2d, Linear } from './layers';
-import { defaultWeight, kaimingNormal, uniform } from './init';
+import { calculateGain, defaultWeight, fanIn, kaimingNormal, normal_, uniform_ } from './init';
+import { ConvGeometry, convGeometry, convRepr, pyFloat, pyStr } from './util';
 import { similarityConv2d, dynamicConv2d } from '../ops/similarity';
 import { conv2d } from '../ops/conv';
 import { add, div, mul, relu, sqrt, square } from '../ops/elementwise';
@@ -15,7 +16,6 @@ import { globalAvgPool2d } from '../ops/pool';
 import { eye, full, ones } from '../ops/creation';
 import { checkInt, checkNumber, checkOptions } from '../ops/util';
 import { noGrad } from '../autograd/node';
-import { keep } from '../memory';
 import { assign, fill_ } from '../ops/transfer';
 
 /** Convolution geometry shared by the layers here. */
@@ -56,6 +56,7 @@ export class SimilarityConv2d extends Module {
   readonly m: Tensor;
   readonly form: 'diagonal' | 'spatial' | 'full';
   readonly l2: number;
+  private readonly geometry: ConvGeometry;
   constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: number | [number, number],
               readonly options: SimilarityConv2dLayerOptions = {}) {
     super();
@@ -68,11 +69,11 @@ export class SimilarityConv2d extends Module {
     }
     this.form = form;
     this.l2 = checkNumber(op, 'l2', options.l2 ?? (form === 'spatial' ? 5e-3 : 0), 0);
+    this.geometry = convGeometry(op, options);
     const dtype = options.dtype ?? 'float32';
     const taps = kh * kw;
     this.weight = this.registerParameter('weight', defaultWeight(Tensor.empty([outChannels, inChannels, kh, kw], dtype)));
-    this.bias = options.bias === false ? null
-      : this.registerParameter('bias', uniform(Tensor.empty([outChannels], dtype), 1 / Math.sqrt(inChannels * taps)));
+    this.bias = options.bias === false ? null : this.registerParameter('bias', defaultBias(outChannels, this.weight));
     const m = form === 'diagonal' ? ones([taps], { dtype }) : eye(form === 'spatial' ? taps : inChannels * taps, { dtype });
     this.m = this.registerParameter('m', m);
   }
@@ -84,6 +85,24 @@ export class SimilarityConv2d extends Module {
   override regularization(): Tensor | null {
     return this.l2 > 0 ? mul(sum(square(this.m)), this.l2) : null;
   }
+  /** Conv2d's arguments, then "form='spatial'" and the L2 coefficient when not 0. */
+  override extraRepr(): string {
+    const [, , kh, kw] = this.weight.shape;
+    const l2 = this.l2 > 0 ? `, l2=${pyFloat(this.l2)}` : '';
+    return `${convRepr(this.inChannels, this.outChannels, [kh, kw], this.geometry, 1, this.bias !== null)}, form=${pyStr(this.form)}${l2}`;
+  }
+  /** The convolution's N·F·Ho·Wo·C·K plus folding M into the weight: F·C·K (diagonal), F·C·K² (spatial), F·(C·K)² (full). */
+  override ownMacs(_input: readonly number[], output: readonly number[]): number {
+    const perFilter = this.weight.size / this.outChannels, taps = perFilter / this.inChannels;
+    const fold = this.form === 'diagonal' ? 1 : this.form === 'spatial' ? taps : perFilter;
+    return sizeOf(output) * perFilter + this.weight.size * fold;
+  }
+}
+
+/** PyTorch's default bias: U(±1/√fanIn) with the weight's fan-in. */
+function defaultBias(outChannels: number, weight: Tensor): Tensor {
+  const bound = 1 / Math.sqrt(fanIn(weight));
+  return uniform_(Tensor.empty([outChannels], weight.dtype), -bound, bound);
 }
 
 /** Options of SphereConv2d. */
@@ -104,6 +123,7 @@ export class SphereConv2d extends Module {
   readonly norm: 'input' | 'full';
   readonly eps: number;
   private readonly box: Tensor;
+  private readonly geometry: ConvGeometry;
   constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: number | [number, number],
               readonly options: SphereConv2dOptions = {}) {
     super();
@@ -114,10 +134,11 @@ export class SphereConv2d extends Module {
     if (norm !== 'input' && norm !== 'full') throw new TypeError(`${op}: expected norm 'input' or 'full' but got ${String(norm)}`);
     this.norm = norm;
     this.eps = checkNumber(op, 'eps', options.eps ?? 1e-4, 0);
+    this.geometry = convGeometry(op, options);
     const dtype = options.dtype ?? 'float32';
     this.weight = this.registerParameter('weight', kaimingNormal(Tensor.empty([outChannels, inChannels, kh, kw], dtype)));
     this.bias = options.bias ? this.registerParameter('bias', full([outChannels], 0, { dtype })) : null;
-    this.box = keep(ones([1, 1, kh, kw], { dtype }));
+    this.box = this.registerBuffer('box', ones([1, 1, kh, kw], { dtype }), { persistent: false });
   }
   forward(x: Tensor): Tensor {
     const { stride, padding, dilation } = this.options;
@@ -130,6 +151,20 @@ export class SphereConv2d extends Module {
       out = div(out, reshape(wNorm, [1, this.outChannels, 1, 1]));
     }
     return this.bias ? add(out, reshape(this.bias, [1, this.outChannels, 1, 1])) : out;
+  }
+  /** Conv2d's arguments, then "norm='input'". */
+  override extraRepr(): string {
+    const [, , kh, kw] = this.weight.shape;
+    return `${convRepr(this.inChannels, this.outChannels, [kh, kw], this.geometry, 1, this.bias !== null)}, norm=${pyStr(this.norm)}`;
+  }
+  /**
+   * The convolution's N·F·Ho·Wo·C·K, the channel-summed squares N·C·H·W, the box filter N·Ho·Wo·K, and with
+   * norm 'full' the filter norms F·C·K.
+   */
+  override ownMacs(input: readonly number[], output: readonly number[]): number {
+    const perFilter = this.weight.size / this.outChannels, taps = perFilter / this.inChannels;
+    const [n, , ho, wo] = output;
+    return sizeOf(output) * perFilter + sizeOf(input) + n * ho * wo * taps + (this.norm === 'full' ? this.weight.size : 0);
   }
 }
 
@@ -159,7 +194,10 @@ export class DynamicSimilarityConv2d extends Module {
   readonly bn1: BatchNorm2d;
   readonly head: Conv2d;
   readonly bn2: BatchNorm2d | null;
+  /** Predictor width h. */
+  readonly hidden: number;
   private readonly identity: Tensor;
+  private readonly geometry: ConvGeometry;
   constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: number | [number, number],
               readonly options: DynamicSimilarityConv2dOptions = {}) {
     super();
@@ -170,22 +208,23 @@ export class DynamicSimilarityConv2d extends Module {
     if (form !== 'diagonal' && form !== 'spatial') throw new TypeError(`${op}: expected form 'diagonal' or 'spatial' but got ${String(form)}`);
     this.form = form;
     const hidden = checkInt(op, 'hidden', options.hidden ?? (form === 'diagonal' ? 64 : 128), 1);
+    this.hidden = hidden;
     const initScale = checkNumber(op, 'initScale', options.initScale ?? 1e-3, 0);
+    this.geometry = convGeometry(op, options);
     const dtype = options.dtype ?? 'float32';
     const taps = kh * kw, r = form === 'diagonal' ? taps : taps * taps;
     this.weight = this.registerParameter('weight', defaultWeight(Tensor.empty([outChannels, inChannels, kh, kw], dtype)));
-    this.bias = options.bias === false ? null
-      : this.registerParameter('bias', uniform(Tensor.empty([outChannels], dtype), 1 / Math.sqrt(inChannels * taps)));
+    this.bias = options.bias === false ? null : this.registerParameter('bias', defaultBias(outChannels, this.weight));
     this.sphere = this.registerModule('sphere', new SphereConv2d(inChannels, hidden, 3, { padding: 1, norm: options.sphere ?? 'input', dtype }));
     this.bn1 = this.registerModule('bn1', new BatchNorm2d(hidden, { dtype }));
     const { stride, padding, dilation } = options;
     this.head = this.registerModule('head', new Conv2d(hidden, r, [kh, kw], { stride, padding, dilation, bias: false, dtype }));
-    noGrad(() => kaimingNormal(this.head.weight, initScale));
+    normal_(this.head.weight, 0, (initScale * calculateGain('relu')) / Math.sqrt(fanIn(this.head.weight)));
     // The diagonal form normalises its prediction; its scale γ starts at initScale so that M ≈ I.
     this.bn2 = form === 'diagonal' ? this.registerModule('bn2', new BatchNorm2d(r, { dtype })) : null;
     if (this.bn2) fill_(this.bn2.weight!, initScale);
     const id = form === 'diagonal' ? ones([taps], { dtype }) : reshape(eye(taps, { dtype }), [taps * taps]);
-    this.identity = keep(reshape(id, [1, r, 1, 1]));
+    this.identity = this.registerBuffer('identity', reshape(id, [1, r, 1, 1]), { persistent: false });
   }
 
   /** The predicted similarity M = I + g(x): [N, K, Ho, Wo] (diagonal) or [N, K·K, Ho, Wo] (spatial). */
@@ -198,6 +237,20 @@ export class DynamicSimilarityConv2d extends Module {
   forward(x: Tensor): Tensor {
     const { stride, padding, dilation } = this.options;
     return similarityConv2d(x, this.weight, this.predict(x), { bias: this.bias, stride, padding, dilation });
+  }
+  /** Conv2d's arguments, then "form='diagonal', hidden=64"; the predictor's modules follow as children. */
+  override extraRepr(): string {
+    const [, , kh, kw] = this.weight.shape;
+    return `${convRepr(this.inChannels, this.outChannels, [kh, kw], this.geometry, 1, this.bias !== null)}, form=${pyStr(this.form)}, hidden=${this.hidden}`;
+  }
+  /**
+   * The convolution's N·F·Ho·Wo·C·K plus applying M_p to every patch: N·Ho·Wo·C·K (diagonal) or N·Ho·Wo·C·K²
+   * (spatial). The predictor's modules count their own.
+   */
+  override ownMacs(_input: readonly number[], output: readonly number[]): number {
+    const perFilter = this.weight.size / this.outChannels, taps = perFilter / this.inChannels;
+    const [n, , ho, wo] = output;
+    return sizeOf(output) * perFilter + n * ho * wo * perFilter * (this.form === 'diagonal' ? 1 : taps);
   }
 }
 
@@ -219,7 +272,10 @@ export class DynamicFilterConv2d extends Module {
   readonly bias: Tensor | null;
   readonly fc1: Linear;
   readonly fc2: Linear;
+  /** Width of the generator's hidden layer. */
+  readonly hidden: number;
   private readonly kernelShape: [number, number, number, number];
+  private readonly geometry: ConvGeometry;
   constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: number | [number, number],
               readonly options: DynamicFilterConv2dOptions = {}) {
     super();
@@ -227,12 +283,13 @@ export class DynamicFilterConv2d extends Module {
     checkOptions(op, options, ['stride', 'padding', 'dilation', 'bias', 'dtype', 'hidden', 'initScale']);
     const [kh, kw] = layerKernel(op, inChannels, outChannels, kernelSize);
     const hidden = checkInt(op, 'hidden', options.hidden ?? 64, 1);
+    this.hidden = hidden;
     const initScale = checkNumber(op, 'initScale', options.initScale ?? 1e-3, 0);
+    this.geometry = convGeometry(op, options);
     const dtype = options.dtype ?? 'float32';
     this.kernelShape = [outChannels, inChannels, kh, kw];
     this.weight = this.registerParameter('weight', defaultWeight(Tensor.empty(this.kernelShape, dtype)));
-    this.bias = options.bias === false ? null
-      : this.registerParameter('bias', uniform(Tensor.empty([outChannels], dtype), 1 / Math.sqrt(inChannels * kh * kw)));
+    this.bias = options.bias === false ? null : this.registerParameter('bias', defaultBias(outChannels, this.weight));
     this.fc1 = this.registerModule('fc1', new Linear(inChannels, hidden, { dtype }));
     this.fc2 = this.registerModule('fc2', new Linear(hidden, outChannels * inChannels * kh * kw, { dtype }));
     noGrad(() => {
@@ -254,5 +311,14 @@ export class DynamicFilterConv2d extends Module {
   forward(x: Tensor): Tensor {
     const { stride, padding, dilation } = this.options;
     return dynamicConv2d(x, this.generate(x), { bias: this.bias, stride, padding, dilation });
+  }
+  /** Conv2d's arguments, then "hidden=64"; the generator's layers follow as children. */
+  override extraRepr(): string {
+    const [, , kh, kw] = this.weight.shape;
+    return `${convRepr(this.inChannels, this.outChannels, [kh, kw], this.geometry, 1, this.bias !== null)}, hidden=${this.hidden}`;
+  }
+  /** The per-sample convolution's N·F·Ho·Wo·C·K; the generator's layers count their own. */
+  override ownMacs(_input: readonly number[], output: readonly number[]): number {
+    return sizeOf(output) * (this.weight.size / this.outChannels);
   }
 }

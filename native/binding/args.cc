@@ -79,7 +79,7 @@ Call::Call(const Napi::CallbackInfo& info, const char* entry, const std::vector<
     }
   }
   for (size_t i = 0; i < n; ++i)
-    if (spec[i].kind == Kind::Buffer || spec[i].kind == Kind::Optional) parse_buffer(i);
+    if (spec[i].kind == Kind::Buffer || spec[i].kind == Kind::Optional || spec[i].kind == Kind::AnyDevice) parse_buffer(i);
 }
 
 Napi::Error Call::type(const std::string& msg) const {
@@ -142,6 +142,7 @@ void Call::parse_buffer(size_t i) {
   a.device = state->device;
   a.present = true;
   a.state = state;
+  if (s.kind == Kind::AnyDevice) return;
   if (first_buffer_ < 0) {
     first_buffer_ = static_cast<int>(i);
     device_ = state->device;

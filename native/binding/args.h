@@ -24,7 +24,7 @@ const char* dtype_name(ns_dtype dt);
 const char* device_name(int device);
 
 // The kinds of entry_points.def.
-enum class Kind { Int, Flag, Enum, Number, AnyNumber, Ints, Buffer, Optional, Host, Object };
+enum class Kind { Int, Flag, Enum, Number, AnyNumber, Ints, Buffer, Optional, AnyDevice, Host, Object };
 // Element types a buffer argument accepts.
 enum DtypeSet { kFloat = 1, kInt32 = 2, kAnyDtype = 3 };
 

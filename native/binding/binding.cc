@@ -40,6 +40,7 @@ struct Entry {
 #define INTS(n, count) ArgSpec{Kind::Ints, #n, 0, kMaxSafe, nullptr, 0, count}
 #define BUFFER(n, d) ArgSpec{Kind::Buffer, #n, 0, 0, nullptr, NS_DT_##d, 0}
 #define OPTIONAL(n, d) ArgSpec{Kind::Optional, #n, 0, 0, nullptr, NS_DT_##d, 0}
+#define ANY_DEVICE(n, d) ArgSpec{Kind::AnyDevice, #n, 0, 0, nullptr, NS_DT_##d, 0}
 #define HOST(n) ArgSpec{Kind::Host, #n, 0, 0, nullptr, 0, 0}
 #define OBJECT(n) ArgSpec{Kind::Object, #n, 0, 0, nullptr, 0, 0}
 #define NS_EXPAND(...) __VA_ARGS__
@@ -62,6 +63,7 @@ const char* kind_name(Kind k) {
     case Kind::Ints: return "ints";
     case Kind::Buffer: return "buffer";
     case Kind::Optional: return "optional";
+    case Kind::AnyDevice: return "anyDevice";
     case Kind::Host: return "host";
     default: return "object";
   }
@@ -82,7 +84,7 @@ Napi::Object describe_entries(Napi::Env env) {
         a.Set("hi", static_cast<double>(s.hi));
       }
       if (s.list) a.Set("list", s.list);
-      if (s.kind == Kind::Buffer || s.kind == Kind::Optional)
+      if (s.kind == Kind::Buffer || s.kind == Kind::Optional || s.kind == Kind::AnyDevice)
         a.Set("dtypes", s.dtypes == kFloat ? "float" : s.dtypes == kInt32 ? "int32" : "any");
       if (s.kind == Kind::Ints) a.Set("count", s.count);
       args.Set(static_cast<uint32_t>(i), a);
