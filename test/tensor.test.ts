@@ -1,5 +1,5 @@
 import * as ns from '../lib';
-import { describeErrors } from './helpers';
+import { collectGarbage, describeErrors } from './helpers';
 
 const values = (t: ns.Tensor): number[] => Array.from(t.dataSync());
 
@@ -124,6 +124,7 @@ describe('reading tensors', () => {
 
 describe('disposal, tidy and memory()', () => {
   test('dispose frees once and is idempotent', () => {
+    collectGarbage();  // counts are exact: a collection during the test would otherwise drop earlier garbage
     const before = ns.memory();
     const t = ns.zeros([3, 4], { dtype: 'float64' });
     expect(ns.memory().numTensors).toBe(before.numTensors + 1);
@@ -138,6 +139,7 @@ describe('disposal, tidy and memory()', () => {
   });
 
   test('views share bytes: the storage is freed with its last tensor', () => {
+    collectGarbage();  // counts are exact: a collection during the test would otherwise drop earlier garbage
     const before = ns.memory();
     const t = ns.zeros([10]);
     const v = ns.reshape(t, [2, 5]), d = t.detach();
@@ -166,6 +168,7 @@ describe('disposal, tidy and memory()', () => {
   });
 
   test('tidy disposes what it created except the results and kept tensors', () => {
+    collectGarbage();
     const before = ns.memory().numTensors;
     let inner: ns.Tensor | null = null, kept: ns.Tensor | null = null;
     const result = ns.tidy(() => {
@@ -196,6 +199,7 @@ describe('disposal, tidy and memory()', () => {
   });
 
   test('tidy disposes its tensors when the function throws, and rejects async functions', () => {
+    collectGarbage();
     const before = ns.memory().numTensors;
     let t: ns.Tensor | null = null;
     expect(() => ns.tidy(() => {
