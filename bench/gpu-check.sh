@@ -27,14 +27,14 @@ section "test/cuda: every op on CUDA against the CPU"
 status=0
 jest_args=(test/cuda.test.ts)
 [[ -n "${JEST_CONFIG:-}" ]] && jest_args=(--config "$JEST_CONFIG")
-timeout 240 "$NODE" "$JEST" "${jest_args[@]}" --ci 2>&1 | tee "$OUT/cuda-test.log" || status=1
+timeout 150 "$NODE" "$JEST" "${jest_args[@]}" --ci 2>&1 | tee "$OUT/cuda-test.log" || status=1
 
 section "benchmark"
-timeout 180 "$NODE" "$DIST/bench/gpu.js" "$OUT/gpu-bench.json" || status=1
+timeout 150 "$NODE" "$DIST/bench/gpu.js" "$OUT/gpu-bench.json" || status=1
 
 section "compute-sanitizer (memcheck, racecheck) on the fused kernels"
 for tool in memcheck racecheck; do
-  timeout 60 compute-sanitizer --tool "$tool" --error-exitcode 7 --print-limit 20 "$NODE" "$DIST/bench/gpu-sanitize.js" 2>&1 | tail -n 25 \
+  timeout 50 compute-sanitizer --tool "$tool" --error-exitcode 7 --print-limit 20 "$NODE" "$DIST/bench/gpu-sanitize.js" 2>&1 | tail -n 25 \
     | tee "$OUT/sanitizer-$tool.log" || status=1
 done
 exit $status
