@@ -44,15 +44,16 @@ export function collectGarbage(): boolean {
 }
 
 // Bytes allocated since the last collection and not disposed: storage a loop without tidy leaves to the garbage
-// collector. When it passes max(64 MiB, what was live after the last collection), a collection runs (its finalizers
-// return the unreachable storage to the pools), so such a loop holds at most about twice what a tidy one does.
+// collector. When it passes max(64 MiB, half of what was live after the last collection), a collection runs (its
+// finalizers return the unreachable storage to the pools), so such a loop holds at most about twice what a tidy one
+// does (a tidy loop's freed step buffers wait in the pool; an untidy loop's in at most that much garbage).
 const PRESSURE_MIN_BYTES = 64 * 2 ** 20;
 let undisposedBytes = 0;
 let liveAfterCollection = 0;
 
 function noteAllocation(bytes: number): void {
   undisposedBytes += bytes;
-  if (undisposedBytes > Math.max(PRESSURE_MIN_BYTES, liveAfterCollection) && collectGarbage()) {
+  if (undisposedBytes > Math.max(PRESSURE_MIN_BYTES, liveAfterCollection / 2) && collectGarbage()) {
     undisposedBytes = 0;
     // Exact right after the collection: the addon's finalizers ran inside it.
     liveAfterCollection = native.memoryStats(DeviceCode.cpu).allocatedBytes + native.memoryStats(DeviceCode.cuda).allocatedBytes;
