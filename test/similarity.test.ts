@@ -457,3 +457,78 @@ describe('error cases', () => {
       "SphereConv2d: expected norm 'input' or 'full' but got l1"],
   ]);
 });
+
+describe('run-to-run determinism (same seed, same thread count)', () => {
+  // The bits of each tensor, copied out.
+  const bits = (tensors: Record<string, ns.Tensor | null>): Record<string, Uint8Array> => Object.fromEntries(
+    Object.entries(tensors).map(([name, t]) => {
+      const d = t!.dataSync();
+      return [name, new Uint8Array(d.buffer, d.byteOffset, d.byteLength).slice()];
+    }));
+  // Per tensor, how many bytes differ between two runs (all zero when bit-identical).
+  const differing = (a: Record<string, Uint8Array>, b: Record<string, Uint8Array>): Record<string, number> =>
+    Object.fromEntries(Object.keys(a).map((name) => [name, a[name].reduce((n, v, i) => n + (v !== b[name][i] ? 1 : 0), 0)]));
+  const zeros = (a: Record<string, Uint8Array>): Record<string, number> => Object.fromEntries(Object.keys(a).map((k) => [k, 0]));
+  const RUNS = 3;
+
+  // 16 images of 16×16 on 2 threads: the fused dynamic backward takes dw with the other gradients (its
+  // per-thread dWᵀ copies summed at the end: 2·C·K·F·2 ≤ N·F·Ho·Wo) over 8 images per thread, and conv2d's
+  // weight gradient splits its reduction over positions (N·Ho·Wo ≥ 2048 per thread) into per-thread parts.
+  test.each(['conv2d', 'dynamic diagonal', 'dynamic spatial'])('%s backward gives bit-identical gradients on 2 threads', (kind) => {
+    const previous = ns.getNumThreads();
+    ns.setNumThreads(2);
+    try {
+      const [n, c, hw, f] = [16, 16, 16, 32];
+      const run = () => ns.tidy(() => {
+        ns.manualSeed(7);
+        const x = ns.randn([n, c, hw, hw], { requiresGrad: true });
+        const w = ns.randn([f, c, 3, 3], { std: 0.1, requiresGrad: true });
+        const bias = ns.randn([f], { requiresGrad: true });
+        const dy = ns.randn([n, f, hw, hw]);
+        const leaves: Record<string, ns.Tensor> = { x, w, bias };
+        let y: ns.Tensor;
+        if (kind === 'conv2d') {
+          y = ns.conv2d(x, w, { bias, padding: 1 });
+        } else {
+          const m = ns.randn([n, kind === 'dynamic diagonal' ? 9 : 81, hw, hw], { mean: kind === 'dynamic diagonal' ? 1 : 0, std: 0.3, requiresGrad: true });
+          leaves.m = m;
+          y = ns.similarityConv2d(x, w, m, { bias, padding: 1 });
+        }
+        y.backward(dy);
+        return bits(Object.fromEntries(Object.entries(leaves).map(([name, t]) => [name, t.grad])));
+      });
+      const first = run();
+      for (let r = 1; r < RUNS; r++) expect(differing(first, run())).toEqual(zeros(first));
+    } finally {
+      ns.setNumThreads(previous);
+    }
+  });
+
+  test('a DynamicSimilarityConv2d training step from the same seed gives bit-identical weights on 2 threads', () => {
+    const previous = ns.getNumThreads();
+    ns.setNumThreads(2);
+    try {
+      for (const form of ['diagonal', 'spatial'] as const) {
+        const run = () => ns.tidy(() => {
+          ns.manualSeed(0);
+          const layer = new ns.nn.DynamicSimilarityConv2d(16, 32, 3, { padding: 1, form });
+          const optimizer = new ns.optim.SGD(layer.parameters(), { lr: 0.05, momentum: 0.9 });
+          const x = ns.randn([16, 16, 16, 16]);
+          for (let step = 0; step < 2; step++) {
+            optimizer.zeroGrad();
+            const y = layer.forward(x);
+            ns.mean(ns.square(y)).backward();
+            optimizer.step();
+          }
+          const state = bits(layer.stateDict());
+          layer.dispose();
+          return state;
+        });
+        const first = run();
+        for (let r = 1; r < RUNS; r++) expect([form, differing(first, run())]).toEqual([form, zeros(first)]);
+      }
+    } finally {
+      ns.setNumThreads(previous);
+    }
+  });
+});

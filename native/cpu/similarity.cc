@@ -13,10 +13,15 @@
 // Nothing of size N·Ho·Wo·C·K or N·Ho·Wo·K·F is ever stored: X̃ exists one packed block at a time and
 // dX̃ one tile at a time. Tiles that add into dx are grouped in bands of output rows processed in two
 // phases (even bands, then odd bands) so that no two threads ever write the same dx element.
+//
+// Deterministic: for a given shape and thread count every sum is taken in a fixed order. The (image,
+// band) work items are split statically, a fixed contiguous range per thread index, so each per-thread
+// dWᵀ copy accumulates the same items in the same order on every run, and the copies are summed in thread
+// order at the end. (Items taken dynamically, first come first served, made dw vary between identical runs
+// by the rounding of sums grouped differently.)
 #include <immintrin.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cstring>
 #include <type_traits>
 #include <vector>
@@ -461,15 +466,17 @@ void backward_fused(const Similarity& S, const T* x, const T* w, const T* m, con
   for (int parity = 0; parity < 2; ++parity) {
     const int64_t items = d.n * ((bands + 1 - parity) / 2);
     if (items == 0) continue;
-    std::atomic<int64_t> next{0};
-    parallel_run(static_cast<int>(std::min<int64_t>(threads, items)), [&](int tid, int) {
+    parallel_run(static_cast<int>(std::min<int64_t>(threads, items)), [&](int tid, int nt) {
       T* bbuf = scratch.as<T>() + tid * per_thread;
       T* mt = bbuf + b_size;
       T* dmt = mt + mt_size;
       T* xt = dmt + mt_size;  // the chunk's dX̃, then its dP (transform_adjoint writes it in place)
       T* pt = xt + xt_size;  // the chunk's patch rows, then (for dw) its X̃
       T* dyt_w = pt + xt_size;  // the tile's dYᵀ (for dw)
-      for (int64_t item; (item = next.fetch_add(1)) < items;) {
+      // Items (image fastest) of equal cost, bar a last band that may be shorter: a fixed contiguous
+      // share per thread balances as well as taking them dynamically would, and fixes which dWᵀ copy
+      // each item's product goes into, and in which order (see the file comment).
+      for (int64_t item = items * tid / nt, end = items * (tid + 1) / nt; item < end; ++item) {
         const int64_t img = item % d.n, band = 2 * (item / d.n) + parity;
         const int64_t r0 = band * band_rows, r1 = std::min(d.ho, r0 + band_rows);
         const int64_t col_begin = img * G.plane + r0 * d.wo, col_end = img * G.plane + r1 * d.wo;
@@ -528,7 +535,7 @@ void backward_fused(const Similarity& S, const T* x, const T* w, const T* m, con
       }
     });
   }
-  if (dw)  // dw[f, k] = Σ_threads dWᵀ[k, f]
+  if (dw)  // dw[f, k] = Σ_threads dWᵀ[k, f], in thread order
     conv::DwInPlace<T>{dw, G}(0, conv::DwParts<T>{dwt.as<T>(), 1, F, threads, dwt_size});
 }
 
