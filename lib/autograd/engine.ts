@@ -7,9 +7,20 @@ import type { Tensor } from '../tensor';
 import { formatShape } from '../tensor';
 import { keep } from '../memory';
 import { noGrad } from './node';
-import { add } from '../ops/elementwise';
-import { onesLike } from '../ops/creation';
 import { checkBool, checkOptions } from '../ops/util';
+
+/** The two ops backward uses: summing gradients and seeding a scalar root with ones. */
+export interface GradientOps {
+  add(a: Tensor, b: Tensor): Tensor;
+  onesLike(t: Tensor): Tensor;
+}
+
+let ops: GradientOps | null = null;
+
+/** Installs the gradient ops (lib/ops/methods.ts does, with Tensor's methods), so that the tape imports no op. */
+export function installGradientOps(gradientOps: GradientOps): void {
+  ops = gradientOps;
+}
 
 /** Options of `Tensor.backward`. */
 export interface BackwardOptions {
@@ -64,6 +75,8 @@ export function backward(root: Tensor, grad?: Tensor, options: BackwardOptions =
     }
     if (grad.isDisposed) throw new Error(`backward: grad (shape ${formatShape(grad.shape)}) is disposed`);
   }
+  if (!ops) throw new Error('backward: the gradient ops are not installed (import the library through its index)');
+  const { add, onesLike } = ops;
   noGrad(() => {
     const grads = new Map<Tensor, Tensor>();
     const owned = new Set<Tensor>();  // gradients created here, to dispose after use

@@ -3,7 +3,7 @@
  * lib/tensor.ts imports no op and no tape code. Each method is the op of the same name with `this` first.
  */
 import { Device, DType, Tensor } from '../tensor';
-import { backward, BackwardOptions } from '../autograd/engine';
+import { backward, BackwardOptions, installGradientOps } from '../autograd/engine';
 import { TensorLike } from './util';
 import * as ew from './elementwise';
 import * as red from './reduce';
@@ -11,6 +11,7 @@ import * as shp from './shape';
 import { matmul } from './matmul';
 import { softmax, logSoftmax } from './softmax';
 import { to } from './transfer';
+import { onesLike } from './creation';
 
 declare module '../tensor' {
   interface Tensor {
@@ -79,6 +80,8 @@ const methods: Record<string, (...args: never[]) => Tensor> = {
   cpu: (x: Tensor) => to(x, 'cpu'),
   cuda: (x: Tensor) => to(x, 'cuda'),
 };
+
+installGradientOps({ add: ew.add, onesLike });
 
 Object.defineProperty(Tensor.prototype, 'backward', {
   value: function (this: Tensor, grad?: Tensor, options?: BackwardOptions): void {
