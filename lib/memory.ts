@@ -87,6 +87,11 @@ interface Disposable {
 
 const scopes: Set<Disposable>[] = [];
 
+/** Whether a `tidy` scope is open (its tensors are disposed when it ends). @internal */
+export function insideTidy(): boolean {
+  return scopes.length > 0;
+}
+
 /** Removes a tensor from every open `tidy` scope, so it outlives them. */
 export function keep<T extends Disposable>(t: T): T {
   for (const scope of scopes) scope.delete(t);

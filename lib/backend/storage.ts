@@ -6,6 +6,7 @@
  */
 import { Backend } from './backend';
 import { native } from './native';
+import { insideTidy } from '../memory';
 import { Device as DeviceCode } from './native.generated';
 import { BYTES, DType, NativeBuffer, TypedArray } from './types';
 
@@ -43,15 +44,17 @@ export function collectGarbage(): boolean {
   return true;
 }
 
-// Bytes allocated since the last collection and not disposed: storage a loop without tidy leaves to the garbage
-// collector. When it passes max(64 MiB, half of what was live after the last collection), a collection runs (its
-// finalizers return the unreachable storage to the pools), so such a loop holds at most about twice what a tidy one
-// does (a tidy loop's freed step buffers wait in the pool; an untidy loop's in at most that much garbage).
+// Bytes allocated outside tidy scopes since the last collection and not disposed: storage a loop without tidy
+// leaves to the garbage collector. When it passes max(64 MiB, half of what was live after the last collection), a
+// collection runs (its finalizers return the unreachable storage to the pools), so such a loop holds at most about
+// twice what a tidy one does. Inside tidy, storage is freed when the scope ends: nothing is counted there (a step's
+// own intermediates, alive until then, must not trigger collections).
 const PRESSURE_MIN_BYTES = 64 * 2 ** 20;
 let undisposedBytes = 0;
 let liveAfterCollection = 0;
 
 function noteAllocation(bytes: number): void {
+  if (insideTidy()) return;
   undisposedBytes += bytes;
   if (undisposedBytes > Math.max(PRESSURE_MIN_BYTES, liveAfterCollection / 2) && collectGarbage()) {
     undisposedBytes = 0;
