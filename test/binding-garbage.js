@@ -7,8 +7,8 @@
 'use strict';
 const path = require('path');
 
-const binary = process.argv[2] || path.join(__dirname, '..', 'build', 'Release', 'neural_similarity.node');
-const native = require(binary);
+// The binary the library loads (node-gyp-build: build/Release, else prebuilds/), or the one named.
+const native = process.argv[2] ? require(process.argv[2]) : require('node-gyp-build')(path.join(__dirname, '..'));
 const { dtype: DT } = native.enums;
 const CPU = native.enums.device.cpu;
 

@@ -38,7 +38,9 @@ suite('the packed tarball', () => {
     const bin = path.join(work, 'bin');
     fs.mkdirSync(bin);
     fs.symlinkSync(process.execPath, path.join(bin, 'node'));
-    const npmCli = require.resolve('npm/bin/npm-cli.js', { paths: [path.dirname(path.dirname(process.execPath)) + '/lib/node_modules'] });
+    const npmCli = [path.join(path.dirname(path.dirname(process.execPath)), 'lib', 'node_modules', 'npm', 'bin', 'npm-cli.js'),
+      path.join(execFileSync('npm', ['root', '-g'], { encoding: 'utf8' }).trim(), 'npm', 'bin', 'npm-cli.js')].find((f) => fs.existsSync(f));
+    expect(npmCli).toBeDefined();
     fs.writeFileSync(path.join(bin, 'npm'), `#!/bin/sh\nexec "${process.execPath}" "${npmCli}" "$@"\n`, { mode: 0o755 });
     const env = { ...process.env, PATH: bin, npm_config_nodedir: '' };
     for (const tool of ['g++', 'cc', 'make', 'python3']) {

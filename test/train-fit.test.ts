@@ -189,7 +189,7 @@ describe('the CLI', () => {
     [['train', '--epochs', '2'], "error: required option '--out <dir>' not specified"],
     [['eval', '--checkpoint', '/nowhere.safetensors', '--data', 'mnist'], "error: option '--checkpoint <file>' argument '/nowhere.safetensors' is invalid. --checkpoint: no such file or folder '/nowhere.safetensors'"],
     [['predict'], "error: required option '--checkpoint <file>' not specified"],
-    [['bench', 'nosuch'], "neural-similarity: bench: unknown benchmark 'nosuch' (available: conv2d, gpu, similarity)"],
+    [['bench', 'nosuch'], "neural-similarity: bench: unknown benchmark 'nosuch' (available: conv2d, gpu, similarity, train)"],
     [['frobnicate'], "error: unknown command 'frobnicate'"],
   ])('%j exits 1 with its one-line message', (args, message) => {
     const r = run(...(args as string[]));
