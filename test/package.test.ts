@@ -34,10 +34,12 @@ suite('the packed tarball', () => {
   });
 
   test('installs into an empty project with no compiler, make or python on PATH, and works', () => {
-    // A PATH holding node and npm only: any attempt to compile would fail for want of a compiler.
+    // A PATH holding node, npm and the shell npm runs scripts with: any attempt to compile would fail for want of a
+    // compiler.
     const bin = path.join(work, 'bin');
     fs.mkdirSync(bin);
     fs.symlinkSync(process.execPath, path.join(bin, 'node'));
+    fs.symlinkSync('/bin/sh', path.join(bin, 'sh'));
     const npmCli = [path.join(path.dirname(path.dirname(process.execPath)), 'lib', 'node_modules', 'npm', 'bin', 'npm-cli.js'),
       path.join(execFileSync('npm', ['root', '-g'], { encoding: 'utf8' }).trim(), 'npm', 'bin', 'npm-cli.js')].find((f) => fs.existsSync(f));
     expect(npmCli).toBeDefined();
