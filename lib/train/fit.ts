@@ -136,7 +136,8 @@ async function* batches(source: BatchSource): AsyncGenerator<Batch> {
   else yield* source as Iterable<Batch>;
 }
 
-function modelDevice(model: Module): Device {
+/** The device of a model's parameters ('cpu' for a model without any). */
+export function modelDevice(model: Module): Device {
   const p = model.parameters()[0];
   return p ? p.device : 'cpu';
 }
@@ -218,8 +219,9 @@ export async function fit(model: Module, options: FitOptions): Promise<History> 
   if (!o.train) throw new TypeError(`${op}: expected train to be a DataLoader or an iterable of batches`);
   if (!o.optimizer) throw new TypeError(`${op}: expected an optimizer`);
   const verbose = o.verbose ?? 1;
-  const device = o.device ?? modelDevice(model);
-  if (device !== modelDevice(model)) model.to(device);
+  const current = modelDevice(model);
+  const device = o.device ?? current;
+  if (device !== current) model.to(device);
   const lossFn = o.loss ?? ((out: Tensor, y: Tensor) => crossEntropy(out, y));
   const name = o.name ?? 'run';
   const dir = o.checkpointDir;

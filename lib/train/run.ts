@@ -17,7 +17,7 @@ import { ImageFolder } from '../data/imagefolder';
 import { compose, normalize, randomCrop, randomHorizontalFlip, toTensor } from '../data/transforms';
 import { SGD } from '../optim';
 import { buildModel, LayerKind, ModelConfig } from '../models';
-import { fit, evaluate, EvaluateResult, BatchSource } from './fit';
+import { fit, evaluate, modelDevice, EvaluateResult, BatchSource } from './fit';
 import { loadCheckpoint } from './checkpoint';
 
 /** mnist, fashion-mnist, or the path of an image folder or .tar.gz holding train/ and test/ class folders. */
@@ -161,6 +161,7 @@ export async function predictImages(checkpoint: string, files: string[]): Promis
   const { model, preprocessing: p } = await loadModel(checkpoint);
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const sharp = require('sharp') as (input: string) => import('sharp').Sharp;
+  const device = modelDevice(model);
   const out: Record<string, string> = {};
   for (const file of files) {
     let image = sharp(file).removeAlpha().resize(p.width, p.height, { fit: 'fill' });
@@ -174,7 +175,6 @@ export async function predictImages(checkpoint: string, files: string[]): Promis
         chw[ch * plane + k] = ((p.invert ? 1 - v : v) - p.mean[ch]) / p.std[ch];
       }
     }
-    const device = model.parameters()[0]?.device ?? 'cpu';
     const index = tidy(() => noGrad(() => {
       const x = to(Tensor.fromHost(chw, [1, p.channels, p.height, p.width], 'float32', 'cpu'), device);
       return argmax(model.forward(x), 1).item();
