@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 /**
- * The command line, `neural-similarity`: main (the main job), train, eval, predict, info, bench. Every command
+ * The command line, `neural-similarity`: main (the main job), train, eval, predict, fewshot-train, fewshot-predict,
+ * experiment, info, bench. Every command
  * has --help, validates its arguments and exits non-zero with a one-line message naming the bad argument.
  */
 import './ops/methods';
 import * as fs from 'fs';
 import * as path from 'path';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Argument, Command, InvalidArgumentError, Option } from 'commander';
 import { backendInfo } from './backend/info';
 import * as cuda from './backend/cuda';
 import { memory } from './memory';
@@ -15,6 +16,8 @@ import { setNumThreads } from './backend/threads';
 import { LAYER_KINDS, LayerKind } from './models';
 import { DataSpec, evaluateCheckpoint, predictImages, trainRun } from './train/run';
 import { mainJob } from './train/main';
+import { fewshotTrainRun, fewshotPredict } from './fewshot/run';
+import { BUDGETS, Budget, EXPERIMENTS, ExperimentName, runExperiment } from './experiments';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const version = (require(path.join(__dirname, '..', '..', 'package.json')) as { version: string }).version;
@@ -37,6 +40,13 @@ const dataSpec = (value: string): DataSpec => {
   if (value === 'mnist' || value === 'fashion-mnist') return value;
   if (fs.existsSync(value)) return value;
   throw new InvalidArgumentError(`--data expects mnist, fashion-mnist, or an image folder or .tar.gz but got '${value}' (no such file or folder)`);
+};
+
+const variantList = (value: string): LayerKind[] => {
+  const kinds = value.split(',').map((k) => k.trim());
+  const bad = kinds.find((k) => !LAYER_KINDS.includes(k as LayerKind));
+  if (bad !== undefined) throw new InvalidArgumentError(`--variants expects layer kinds among ${LAYER_KINDS.join(', ')} but got '${bad}'`);
+  return kinds as LayerKind[];
 };
 
 function program(): Command {
@@ -94,6 +104,57 @@ function program(): Command {
     .action(async (images: string[], o: { checkpoint: string }) => {
       for (const image of images) existing('image')(image);
       console.log(JSON.stringify(await predictImages(o.checkpoint, images)));
+    });
+
+  cli.command('fewshot-train')
+    .description('trains a Conv-4 prototypical network on the meta-train classes of a folder or .tar.gz of class folders (Omniglot), '
+      + 'evaluates it on the held-out meta-test classes and writes DIR/checkpoint.safetensors')
+    .requiredOption('--data <path>', 'a folder or .tar.gz whose leaf folders are the classes', existing('--data'))
+    .requiredOption('--out <dir>', 'output folder')
+    .addOption(new Option('--backbone <kind>', 'layer kind of Conv-4 (static = static-diagonal, dynamic = dynamic-diagonal)')
+      .choices(['plain', 'static', 'dynamic', ...LAYER_KINDS.filter((k) => k !== 'plain')]).default('plain'))
+    .addOption(new Option('--episodes <n>', 'training episodes').argParser(int('--episodes', 1)).default(1000))
+    .addOption(new Option('--ways <n>', 'classes per training episode').argParser(int('--ways', 2)).default(20))
+    .addOption(new Option('--shots <n>', 'support images per class').argParser(int('--shots', 1)).default(5))
+    .addOption(new Option('--queries <n>', 'query images per class').argParser(int('--queries', 1)).default(5))
+    .addOption(new Option('--lr <lr>', "Adam's learning rate (halved every quarter of the episodes)").argParser(positive('--lr')).default(1e-3))
+    .addOption(new Option('--size <n>', 'side of the square inputs').argParser(int('--size', 16)).default(28))
+    .addOption(new Option('--test-episodes <n>', 'meta-test episodes per setting (5/20-way, 1/5-shot); 0 skips').argParser(int('--test-episodes', 0)).default(600))
+    .addOption(new Option('--seed <n>', 'random seed (the class split, episodes and weights)').argParser(int('--seed', 0)).default(0))
+    .addOption(new Option('--device <device>', 'cpu or cuda').choices(['cpu', 'cuda']))
+    .addOption(new Option('--threads <n>', 'CPU threads').argParser(int('--threads', 1)))
+    .action(async (o: { data: string; out: string; backbone: string; episodes: number; ways: number; shots: number; queries: number; lr: number;
+      size: number; testEpisodes: number; seed: number; device?: 'cpu' | 'cuda'; threads?: number }) => {
+      if (o.threads) setNumThreads(o.threads);
+      manualSeed(o.seed);
+      const kind = (o.backbone === 'static' ? 'static-diagonal' : o.backbone === 'dynamic' ? 'dynamic-diagonal' : o.backbone) as LayerKind;
+      const r = await fewshotTrainRun({ data: o.data, out: o.out, kind, ways: o.ways, shots: o.shots, queries: o.queries, episodes: o.episodes,
+        lr: o.lr, size: o.size, testEpisodes: o.testEpisodes, seed: o.seed, device: o.device });
+      console.log(JSON.stringify({ checkpoint: r.checkpoint, results: r.results, seconds: r.seconds }));
+    });
+
+  cli.command('fewshot-predict')
+    .description('prints { query file: support class } as JSON: each query image goes to the class whose support images embed nearest')
+    .requiredOption('--checkpoint <file>', 'a checkpoint.safetensors written by fewshot-train', existing('--checkpoint'))
+    .requiredOption('--support <dir>', 'one sub-folder per class, any number of images each', existing('--support'))
+    .requiredOption('--query <dir>', 'a folder of images to classify', existing('--query'))
+    .addOption(new Option('--device <device>', 'cpu or cuda').choices(['cpu', 'cuda']))
+    .action(async (o: { checkpoint: string; support: string; query: string; device?: 'cpu' | 'cuda' }) => {
+      console.log(JSON.stringify(await fewshotPredict(o.checkpoint, o.support, o.query, o.device)));
+    });
+
+  cli.command('experiment')
+    .description("runs one of the paper's experiments and writes its runs, summary.json and report.html (schedules: RESULTS.md)")
+    .addArgument(new Argument('<name>', 'experiment').choices([...EXPERIMENTS]))
+    .addOption(new Option('--budget <budget>', 'tiny (a smoke test), default (this CPU), full (the paper\'s recipe, for a GPU)').choices([...BUDGETS]).default('default'))
+    .addOption(new Option('--out <dir>', 'output folder (default experiments/<name>)'))
+    .addOption(new Option('--variants <kinds>', `comma-separated layer kinds (default: all for cifar10 and fashion-mnist; plain, static-diagonal, dynamic-diagonal for omniglot)`)
+      .argParser(variantList))
+    .addOption(new Option('--data <path>', 'the CIFAR-10 or Omniglot archive (default: ../shared/datasets/…)').argParser(existing('--data')))
+    .addOption(new Option('--threads <n>', 'CPU threads').argParser(int('--threads', 1)))
+    .action(async (name: ExperimentName, o: { budget: Budget; out?: string; variants?: LayerKind[]; data?: string; threads?: number }) => {
+      if (o.threads) setNumThreads(o.threads);
+      await runExperiment(name, { budget: o.budget, out: o.out, variants: o.variants, data: o.data });
     });
 
   cli.command('info')

@@ -53,4 +53,6 @@ export * as optim from './optim';
 export * as data from './data';
 export * as train from './train';
 export * as models from './models';
+export * as fewshot from './fewshot';
+export * as experiments from './experiments';
 export * as report from './report';

@@ -12,6 +12,7 @@ import * as zlib from 'zlib';
 import sharp from 'sharp';
 import * as tar from 'tar-stream';
 import * as ns from '../lib';
+import { extract } from './archive';
 
 const { ImageFolder, DataLoader, transforms: T } = ns.data;
 
@@ -22,31 +23,6 @@ const CIFAR_CLASSES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', '
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ns-imagefolder-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
-
-/** Copies the archive's files accepted by `keep` (path inside the archive) under `dest`, stopping after `limit`. */
-async function extract(archive: string, dest: string, keep: (name: string) => boolean, limit: number): Promise<string[]> {
-  const kept: string[] = [];
-  const ex = tar.extract();
-  const source = fs.createReadStream(archive);
-  source.pipe(zlib.createGunzip()).pipe(ex);
-  for await (const entry of ex) {
-    if (kept.length === limit) {
-      source.destroy();
-      break;
-    }
-    const name = entry.header.name;
-    if (entry.header.type !== 'file' || !keep(name)) {
-      entry.resume();
-      continue;
-    }
-    const chunks: Buffer[] = [];
-    for await (const c of entry) chunks.push(c as Buffer);
-    fs.mkdirSync(path.join(dest, path.dirname(name)), { recursive: true });
-    fs.writeFileSync(path.join(dest, name), Buffer.concat(chunks));
-    kept.push(name);
-  }
-  return kept;
-}
 
 /** A digest of every decoded image of a dataset. */
 function pixelsDigest(ds: ns.data.ImageDataset): string {
@@ -163,6 +139,47 @@ describe('Omniglot', () => {
     // Alphabets as classes (depth 1) gather each alphabet's characters.
     const alphabets = await ImageFolder.load(root, { grayscale: true, cacheDir: null });
     expect([alphabets.classes, Array.from(alphabets.labels)]).toEqual([['Greek', 'Tagalog'], [0, 0, 0, 0, 1, 1, 1, 1]]);
+    // 'leaf': the folders holding images are the classes, at whatever depth.
+    const leaves = await ImageFolder.load(dest, { classDepth: 'leaf', grayscale: true, cacheDir: null });
+    expect(leaves.classes).toEqual(ds.classes.map((c) => `omniglot/images_background_small2/${c}`));
+    expect(Array.from(leaves.labels)).toEqual(Array.from(ds.labels));
+  });
+});
+
+describe('subset, channel statistics, and prediction inputs', () => {
+  test('subset copies the chosen samples; channelStats equals a float64 reference; imageInput decodes as ImageFolder does', async () => {
+    const dest = path.join(tmp, 'cifar-few');
+    const files = await extract(CIFAR, dest, (name) => /test\/(cat|ship)\/\d+\.jpg$/.test(name), 6);
+    const root = path.join(dest, 'cifar10', 'test');
+    const ds = await ImageFolder.load(root, { size: 24, cacheDir: null });
+    const sub = ds.subset([4, 0, 4]);
+    expect([sub.length, Array.from(sub.labels), sub.classes]).toEqual([3, [ds.label(4), ds.label(0), ds.label(4)], ds.classes]);
+    expect(Buffer.from(sub.image(0).data).equals(Buffer.from(ds.image(4).data))).toBe(true);
+    expect(Buffer.from(sub.image(1).data).equals(Buffer.from(ds.image(0).data))).toBe(true);
+    const sum = [0, 0, 0], sq = [0, 0, 0];
+    let count = 0;
+    for (let i = 0; i < ds.length; i++) {
+      const img = ds.image(i);
+      for (let k = 0; k < img.data.length; k++) {
+        sum[k % 3] += img.data[k] / 255;
+        sq[k % 3] += (img.data[k] / 255) ** 2;
+      }
+      count += img.height * img.width;
+    }
+    const stats = ds.channelStats();
+    for (let c = 0; c < 3; c++) {
+      const mean = sum[c] / count;
+      expect(stats.mean[c]).toBeCloseTo(mean, 12);
+      expect(stats.std[c]).toBeCloseTo(Math.sqrt(sq[c] / count - mean * mean), 12);
+    }
+    // The CLI's predict path decodes a file exactly as the dataset decoded it (same size, kernel, channels).
+    const p = { height: 24, width: 24, channels: 3 as const, mean: stats.mean, std: stats.std, invert: false, classes: [...ds.classes] };
+    const normalized = await ImageFolder.load(root, { size: 24, cacheDir: null, transform: T.compose([T.toTensor(), T.normalize(stats.mean, stats.std)]) });
+    const index = normalized.files.indexOf(path.relative(path.join('cifar10', 'test'), files[2]));
+    const [x] = normalized.get(index);
+    expect(Array.from(await ns.train.imageInput(path.join(dest, files[2]), p))).toEqual(Array.from(x.dataSync()));
+    x.dispose();
+    expect(() => ds.subset([6])).toThrow('ImageFolder.subset: expected index to be an integer in [0, 5] but got 6');
   });
 });
 

@@ -213,7 +213,7 @@ test('an error thrown in a worker reaches the loop with its class and message', 
     new RangeError('randomCrop: expected the padded image (32×32) to be at least the crop size 40×40 but got an image of 32×32'));
 });
 
-test('workers never keep the process alive: after a full pass, an early break, or an abandoned iterator', async () => {
+test('workers never keep the process alive, nor let it end early: a full pass, early breaks, an abandoned iterator', async () => {
   // A separate Node process (the library's TypeScript compiled on the fly) must exit by itself.
   const repo = path.resolve(__dirname, '..');
   const hook = `const ts = require(${JSON.stringify(require.resolve('typescript'))}); const fs = require('fs');
@@ -226,6 +226,8 @@ test('workers never keep the process alive: after a full pass, an early break, o
       const ds = await ns.data.CIFAR10.load({ root: ${JSON.stringify(dir)}, transform: T.compose([T.randomCrop(32, { padding: 4 }), T.toTensor()]) });
       const loader = new ns.data.DataLoader(ds, { batchSize: 8, numWorkers: 2, seed: 1 });
       for await (const batch of loader) break;
+      // A break after synchronous work (a training step): the batches prepared meanwhile answer while the pool closes.
+      for await (const batch of loader) { const end = Date.now() + 500; while (Date.now() < end); break; }
       let n = 0;
       for await (const batch of loader) n++;
       const it = loader[Symbol.asyncIterator]();

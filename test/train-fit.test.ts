@@ -9,7 +9,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as ns from '../lib';
-import { fit, evaluate, EarlyStopping } from '../lib/train/fit';
+import { fit, evaluate, EarlyStopping, recomputeBatchNorm } from '../lib/train/fit';
 import { saveCheckpoint, loadCheckpoint } from '../lib/train/checkpoint';
 import { smallCnn } from '../lib/models';
 
@@ -98,6 +98,52 @@ describe('fit on MNIST', () => {
       confusion[label][i % 10]++;
     }
     expect(r).toMatchObject({ accuracy: top1 / 20, top5: top5 / 20, count: 20, confusion });
+  });
+});
+
+describe('clipping and batch-norm statistics', () => {
+  test('recomputeBatchNorm: running statistics become the plain average of the batch statistics (float64 reference)', async () => {
+    ns.manualSeed(5);
+    const model = new nn.Sequential(new nn.Conv2d(2, 3, 3, { dtype: 'float64' }), new nn.BatchNorm2d(3, { dtype: 'float64', momentum: 0.3 }));
+    const xs = [0, 1, 2, 3].map(() => ns.randn([4, 2, 6, 6], { dtype: 'float64' }));
+    const batches = xs.map((x) => [x, ns.zeros([4], { dtype: 'int32' })]);
+    model.eval();
+    expect(await recomputeBatchNorm(model, batches.map((b) => b.map((t) => t.clone())), 3)).toBe(3);
+    // Reference: per batch, the conv output's per-channel mean and unbiased variance, averaged over the 3 batches.
+    const mean = [0, 0, 0], variance = [0, 0, 0];
+    for (const x of xs.slice(0, 3)) {
+      const y = ns.noGrad(() => (model.children()[0] as ns.nn.Conv2d).forward(x)).dataSync();
+      const [n, c, hw] = [4, 3, 16];
+      for (let ch = 0; ch < c; ch++) {
+        let s = 0, sq = 0;
+        for (let i = 0; i < n; i++) for (let k = 0; k < hw; k++) s += y[(i * c + ch) * hw + k];
+        const m = s / (n * hw);
+        for (let i = 0; i < n; i++) for (let k = 0; k < hw; k++) sq += (y[(i * c + ch) * hw + k] - m) ** 2;
+        mean[ch] += m / 3;
+        variance[ch] += sq / (n * hw - 1) / 3;
+      }
+    }
+    const bn = model.children()[1] as ns.nn.BatchNorm2d;
+    Array.from(bn.runningMean.dataSync()).forEach((v, i) => expect(v).toBeCloseTo(mean[i], 12));
+    Array.from(bn.runningVar.dataSync()).forEach((v, i) => expect(v).toBeCloseTo(variance[i], 12));
+    expect(bn.momentum).toBe(0.3);
+    expect(model.training).toBe(false);
+    await expect(recomputeBatchNorm(model, batches, 0)).rejects.toThrow('recomputeBatchNorm: expected count to be an integer ≥ 1 but got 0');
+  });
+
+  test('fit with clipGradNorm bounds every step; unknown options are refused', async () => {
+    ns.manualSeed(6);
+    const model = new nn.Linear(4, 3, { dtype: 'float64' });
+    const before = model.stateDict();
+    const saved = Object.fromEntries(Object.entries(before).map(([k, t]) => [k, Array.from(t.dataSync())]));
+    const x = ns.randn([8, 4], { dtype: 'float64' }).mul(100), y = ns.tensor(Int32Array.from([0, 1, 2, 0, 1, 2, 0, 1]), [8], { dtype: 'int32' });
+    await fit(model, { train: [[x, y]], epochs: 1, optimizer: new optim.SGD(model.parameters(), { lr: 1 }), clipGradNorm: 1e-3, ...quiet });
+    let sq = 0;
+    for (const [k, t] of Object.entries(model.stateDict())) Array.from(t.dataSync()).forEach((v, i) => (sq += (v - saved[k][i]) ** 2));
+    expect(Math.sqrt(sq)).toBeGreaterThan(0);
+    expect(Math.sqrt(sq)).toBeLessThanOrEqual(1e-3 * (1 + 1e-9));
+    await expect(fit(model, { train: [[x, y]], epochs: 1, optimizer: new optim.SGD(model.parameters(), { lr: 1 }), clip: 1 } as never))
+      .rejects.toThrow("fit: unknown option 'clip'");
   });
 });
 

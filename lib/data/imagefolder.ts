@@ -26,6 +26,7 @@ const sharp = (input: Buffer): SharpModule.Sharp => (require('sharp') as (input:
 const tar = { extract: (): TarStream.Extract => (require('tar-stream') as typeof TarStream).extract() };
 /* eslint-enable @typescript-eslint/no-require-imports */
 import { ImageDataset, imageTransformSteps } from './images';
+import type { RawImage } from './augment';
 import { Transform } from './transforms';
 import { CachedImages, readCache, writeCache } from './cache';
 import { PixelStore, createStore } from './pixels';
@@ -47,8 +48,11 @@ export interface ImageFolderOptions {
   cacheDir?: string | null;
   /** Decode to 1 channel (luma, as PIL's convert('L')) instead of 3 (sRGB) (default false). */
   grayscale?: boolean;
-  /** Depth of the class folders below the split's root (default 1); 2 makes 'alphabet/character' classes (Omniglot). */
-  classDepth?: number;
+  /**
+   * Depth of the class folders below the split's root (default 1); 2 makes 'alphabet/character' classes
+   * (Omniglot). 'leaf': every folder that holds images directly is a class, named by its path below the root.
+   */
+  classDepth?: number | 'leaf';
   /** Resize every image to [height, width] (a number: square) while decoding, with sharp's bilinear kernel. */
   size?: number | readonly [number, number];
 }
@@ -78,7 +82,7 @@ interface Listing {
 interface Resolved {
   subdir: string | undefined;
   grayscale: boolean;
-  classDepth: number;
+  classDepth: number | 'leaf';
   size: [number, number] | undefined;
 }
 
@@ -183,23 +187,29 @@ async function readArchive(owner: string, file: string, subdir: string | undefin
  * The classes (folders at `depth`) and the samples ordered as torchvision orders them. Names are compared
  * as UTF-8 bytes, which is Unicode code point order (Python's sort), not JavaScript's UTF-16 order.
  */
-function planSamples(owner: string, where: string, listing: Listing, depth: number): { classes: string[]; files: SourceFile[]; labels: Int32Array } {
+function planSamples(owner: string, where: string, listing: Listing, depth: number | 'leaf'): { classes: string[]; files: SourceFile[]; labels: Int32Array } {
   const classSet = new Set<string>();
-  const addPrefix = (dir: string): void => {
-    const parts = dir.split('/');
-    if (parts.length >= depth) classSet.add(parts.slice(0, depth).join('/'));
-  };
-  listing.dirs.forEach(addPrefix);
-  const inClass = listing.files.filter((f) => f.rel.split('/').length > depth);
-  inClass.forEach((f) => addPrefix(f.rel.slice(0, f.rel.lastIndexOf('/'))));
+  const classOf = (rel: string): string => (depth === 'leaf' ? rel.slice(0, rel.lastIndexOf('/')) : rel.split('/').slice(0, depth).join('/'));
+  const inClass = listing.files.filter((f) => f.rel.split('/').length > (depth === 'leaf' ? 1 : depth));
+  if (depth === 'leaf') {
+    inClass.forEach((f) => classSet.add(classOf(f.rel)));
+  } else {
+    const addPrefix = (dir: string): void => {
+      const parts = dir.split('/');
+      if (parts.length >= depth) classSet.add(parts.slice(0, depth).join('/'));
+    };
+    listing.dirs.forEach(addPrefix);
+    inClass.forEach((f) => addPrefix(f.rel.slice(0, f.rel.lastIndexOf('/'))));
+  }
   const classes = [...classSet].map((c) => ({ c, key: Buffer.from(c) })).sort((a, b) => Buffer.compare(a.key, b.key)).map((x) => x.c);
   if (classes.length === 0) {
-    throw new RangeError(`${owner}: expected class folders ${depth} level${depth > 1 ? 's' : ''} below ${where} but found none`);
+    const levels = depth === 'leaf' ? 'holding images' : `${depth} level${depth > 1 ? 's' : ''} below`;
+    throw new RangeError(`${owner}: expected class folders ${levels} ${where} but found none`);
   }
   const index = new Map(classes.map((c, i) => [c, i]));
   const keyed = inClass.map((f) => {
     const slash = f.rel.lastIndexOf('/');
-    const label = index.get(f.rel.split('/').slice(0, depth).join('/')) as number;
+    const label = index.get(classOf(f.rel)) as number;
     return { f, label, dir: Buffer.from(f.rel.slice(0, slash)), name: Buffer.from(f.rel.slice(slash + 1)) };
   });
   keyed.sort((a, b) => a.label - b.label || Buffer.compare(a.dir, b.dir) || Buffer.compare(a.name, b.name));
@@ -220,31 +230,47 @@ function luma(rgb: Buffer): Buffer {
   return out;
 }
 
+/** How `decodeImage` turns an encoded file into pixels. */
+export interface DecodeOptions {
+  /** 1 channel (luma, as PIL's convert('L')) instead of 3 (sRGB). */
+  grayscale?: boolean;
+  /** Resize to [height, width] with sharp's bilinear kernel ('fill': no crop, no letterbox). */
+  size?: readonly [number, number];
+}
+
 /**
- * Decodes every file with sharp (at most a few at a time) into one store: sRGB without alpha, as PIL's
- * convert('RGB') gives; with `grayscale`, PIL's convert('L') of that (which keeps gray sources exact).
+ * Decodes one JPEG or PNG with sharp to uint8 HWC pixels: sRGB without alpha, as PIL's convert('RGB') gives;
+ * with `grayscale`, PIL's convert('L') of that (which keeps gray sources exact). ImageFolder decodes every
+ * sample with it and prediction decodes its input files with it, so both see the same pixels.
+ * @throws Error naming `name` when the bytes are not a decodable image.
  */
+export async function decodeImage(owner: string, name: string, bytes: Buffer, o: DecodeOptions = {}): Promise<RawImage & { data: Uint8Array }> {
+  let image = sharp(bytes).removeAlpha();
+  if (o.size) image = image.resize(o.size[1], o.size[0], { fit: 'fill', kernel: 'linear' });
+  let out: { data: Buffer; info: OutputInfo };
+  try {
+    out = await image.toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+  } catch (err) {
+    throw new Error(`${owner}: cannot decode ${name}: ${(err as Error).message}`);
+  }
+  if (out.info.channels !== 3) {
+    throw new Error(`${owner}: expected ${name} to decode to 3 sRGB channels but got ${out.info.channels}`);
+  }
+  const data = o.grayscale ? luma(out.data) : out.data;
+  return { data, height: out.info.height, width: out.info.width, channels: o.grayscale ? 1 : 3, layout: 'HWC' };
+}
+
+/** Decodes every file (at most a few at a time) into one store with decodeImage. */
 async function decodeAll(owner: string, files: SourceFile[], o: Resolved): Promise<PixelStore> {
-  const decoded: Buffer[] = new Array(files.length);
+  const decoded: Uint8Array[] = new Array(files.length);
   const heights = new Int32Array(files.length), widths = new Int32Array(files.length);
   let next = 0;
   const work = async (): Promise<void> => {
     for (let i = next++; i < files.length; i = next++) {
-      const bytes = await files[i].read();
-      let image = sharp(bytes).removeAlpha();
-      if (o.size) image = image.resize(o.size[1], o.size[0], { fit: 'fill', kernel: 'linear' });
-      let out: { data: Buffer; info: OutputInfo };
-      try {
-        out = await image.toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
-      } catch (err) {
-        throw new Error(`${owner}: cannot decode ${files[i].rel}: ${(err as Error).message}`);
-      }
-      if (out.info.channels !== 3) {
-        throw new Error(`${owner}: expected ${files[i].rel} to decode to 3 sRGB channels but got ${out.info.channels}`);
-      }
-      decoded[i] = o.grayscale ? luma(out.data) : out.data;
-      heights[i] = out.info.height;
-      widths[i] = out.info.width;
+      const image = await decodeImage(owner, files[i].rel, await files[i].read(), o);
+      decoded[i] = image.data;
+      heights[i] = image.height;
+      widths[i] = image.width;
     }
   };
   await Promise.all(Array.from({ length: Math.min(files.length, Math.max(4, 2 * os.availableParallelism())) }, work));
@@ -310,7 +336,7 @@ export class ImageFolder extends ImageDataset {
     const resolved: Resolved = {
       subdir: o.subdir === undefined ? undefined : normalizeSubdir(owner, checkString(owner, 'subdir', o.subdir)),
       grayscale: checkBoolean(owner, 'grayscale', o.grayscale, false),
-      classDepth: checkInteger(owner, 'classDepth', o.classDepth ?? 1, 1),
+      classDepth: o.classDepth === 'leaf' ? 'leaf' : checkInteger(owner, 'classDepth', o.classDepth ?? 1, 1),
       size: o.size === undefined ? undefined : checkSize(owner, 'size', o.size),
     };
     if (o.cacheDir !== undefined && o.cacheDir !== null && (typeof o.cacheDir !== 'string' || o.cacheDir === '')) {

@@ -6,7 +6,7 @@
 import { Tensor, formatShape } from '../tensor';
 import { rand, tensor } from '../ops/creation';
 import type { Dataset } from './loader';
-import { PixelStore, RenderedBatch, imageAt, renderSamples } from './pixels';
+import { PixelStore, RenderedBatch, createStore, imageAt, renderSamples } from './pixels';
 import { RawImage, Step, checkStepOrder, endsAsTensor, resolveTransform } from './augment';
 import { Transform, toTensor } from './transforms';
 import { checkInteger } from './check';
@@ -94,6 +94,31 @@ export class ImageDataset implements Dataset<[Tensor, number]> {
     const i = this.checkIndex('get', index);
     const rendered = renderSamples(this.store, this.steps, Int32Array.of(i), globalWords(3));
     return [tensor(rendered.data, Array.from(rendered.shapes)), this.targets[i]];
+  }
+
+  /**
+   * The samples at `indices`, in that order, as a new dataset with the same classes and transform (the pixels
+   * are copied, so the subset does not keep this dataset's buffer alive). Indices may repeat.
+   */
+  subset(indices: ArrayLike<number>): ImageDataset {
+    const picked = Int32Array.from(indices, (i) => this.checkIndex('subset', i));
+    const store = createStore(this.store.channels, picked.map((i) => this.store.heights[i]), picked.map((i) => this.store.widths[i]));
+    picked.forEach((i, k) => store.pixels.set(imageAt(this.store, i).data, store.offsets[k]));
+    return new ImageDataset(this.constructor.name, store, picked.map((i) => this.targets[i]), this.classes, this.transform);
+  }
+
+  /** Per-channel mean and standard deviation of the decoded pixels scaled to [0, 1] (before any transform). */
+  channelStats(): { mean: number[]; std: number[] } {
+    const c = this.store.channels, pixels = this.store.pixels;
+    const sum = new Float64Array(c), sq = new Float64Array(c);
+    for (let k = 0; k < pixels.length; k++) {
+      const v = pixels[k] / 255;
+      sum[k % c] += v;
+      sq[k % c] += v * v;
+    }
+    const count = Math.max(pixels.length / c, 1);
+    const mean = Array.from(sum, (s) => s / count);
+    return { mean, std: Array.from(sq, (s, k) => Math.sqrt(Math.max(s / count - mean[k] ** 2, 1e-12))) };
   }
 
   /** Renders the samples at `indices` with randomness keyed by `key` (see renderSamples). @internal */

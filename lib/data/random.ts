@@ -8,7 +8,7 @@
  */
 
 /** Key words that keep the kinds of streams apart. */
-export const StreamTag = { shuffle: 0x5348_5546, sample: 0x5341_4d50 } as const;
+export const StreamTag = { shuffle: 0x5348_5546, sample: 0x5341_4d50, episode: 0x4550_4953, split: 0x5350_4c54 } as const;
 
 /** The 32-bit finaliser of MurmurHash3: a bijection that mixes every input bit into every output bit. */
 function mix32(h: number): number {

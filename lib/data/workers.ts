@@ -100,15 +100,24 @@ export class RenderPool {
     });
   }
 
-  /** Terminates every worker; outstanding requests are rejected. */
+  /**
+   * Terminates every worker; outstanding requests are rejected. Each worker stays referenced until it has
+   * exited (release() does not unreference a closing pool's workers): an unreferenced worker's pending terminate()
+   * does not keep the event loop alive, so a caller awaiting close() (a `for await` left with break while a batch
+   * was still being rendered) would otherwise see the process end silently before its next statement.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await Promise.all(this.workers.map((w) => w.terminate()));
+    await Promise.all(this.workers.map((w) => {
+      w.ref();
+      return w.terminate();
+    }));
   }
 
+  /** One request of `slot` answered; an idle worker stops holding the process open (a closing one keeps it until it exits). */
   private release(slot: number): void {
-    if (--this.outstanding[slot] === 0) this.workers[slot].unref();
+    if (--this.outstanding[slot] === 0 && !this.closed) this.workers[slot].unref();
   }
 
   private settle(reply: RenderReply): void {

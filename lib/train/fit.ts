@@ -13,6 +13,8 @@ import { crossEntropy } from '../ops/softmax';
 import { rngState, setRngState } from '../ops/creation';
 import { to } from '../ops/transfer';
 import { Module } from '../nn/module';
+import { BatchNorm } from '../nn/layers';
+import { clipGradNorm } from '../optim/clip';
 import { checkInt, checkNumber, checkOptions } from '../ops/util';
 import { saveCheckpoint, loadCheckpoint } from './checkpoint';
 import { renderRunReport, writeReport } from '../report';
@@ -110,6 +112,13 @@ export interface FitOptions {
   classes?: string[];
   /** A training-time budget in seconds: training stops at the end of the batch that passes it (then evaluates). */
   maxSeconds?: number;
+  /** Rescales the gradients before each optimiser step so that their global L2 norm is at most this (clipGradNorm). */
+  clipGradNorm?: number;
+  /**
+   * Before each evaluation, recompute every batch-norm layer's running statistics over this many training
+   * batches with the final weights (recomputeBatchNorm). Default 0: keep the running statistics as trained.
+   */
+  preciseBatchNorm?: number;
 }
 
 /** What fit returns. */
@@ -119,6 +128,8 @@ export interface History {
   stopped: boolean;
   /** The final evaluation on `val` (when given). */
   final?: EvaluateResult;
+  /** What the run's report shows (with checkpointDir): config, curves, final metrics, the learned similarity. */
+  record?: RunRecord;
 }
 
 /** Results of evaluate. */
@@ -202,6 +213,42 @@ const formatTime = (s: number): string => {
 };
 
 /**
+ * Recomputes every batch-norm layer's running statistics as the plain average of the statistics of the first
+ * `count` batches of `data` under the current weights (the "precise BN" of pycls), then restores each layer's
+ * momentum and the model's mode. Running statistics updated with momentum trail the weights they were measured
+ * under; after a short schedule with a high learning rate they can be far from the final weights' statistics, and
+ * evaluation with them can fail where training did not. Returns the number of batches used.
+ */
+export async function recomputeBatchNorm(model: Module, data: BatchSource, count: number, device?: Device): Promise<number> {
+  const op = 'recomputeBatchNorm';
+  if (!(model instanceof Module)) throw new TypeError(`${op}: expected a Module but got ${typeof model}`);
+  checkInt(op, 'count', count, 1);
+  const layers = model.modules().filter((m): m is BatchNorm => m instanceof BatchNorm);
+  if (layers.length === 0) return 0;
+  const where = device ?? modelDevice(model);
+  const momenta = layers.map((l) => l.momentum);
+  const wasTraining = model.training;
+  model.train();
+  let used = 0;
+  try {
+    for await (const batch of batches(data)) {
+      if (used === count) break;
+      // momentum 1/(k+1) at batch k makes the running value the mean of the k+1 batch statistics so far.
+      for (const l of layers) (l as { momentum: number }).momentum = 1 / (used + 1);
+      tidy(() => noGrad(() => {
+        model.forward(to(batch[0], where));
+      }));
+      for (const t of batch) t.dispose();
+      used++;
+    }
+  } finally {
+    layers.forEach((l, i) => ((l as { momentum: number }).momentum = momenta[i]));
+    model.train(wasTraining);
+  }
+  return used;
+}
+
+/**
  * Trains `model`: per epoch, every batch of `train` (forward, loss + model.regularization(), backward, optimiser
  * step), then `val` through evaluate; callbacks, checkpoint, log line and report after each epoch. With `resume`
  * and a checkpoint in checkpointDir, continues that run where it stopped (weights, buffers, optimiser and
@@ -212,7 +259,9 @@ export async function fit(model: Module, options: FitOptions): Promise<History> 
   if (!(model instanceof Module)) throw new TypeError(`${op}: expected a Module but got ${typeof model}`);
   const o = checkOptions(op, options, ['train', 'val', 'epochs', 'optimizer', 'scheduler', 'schedulerInterval', 'loss',
     'metrics', 'callbacks', 'checkpointDir', 'resume', 'verbose', 'device', 'config', 'preprocessing', 'name', 'classes',
-    'maxSeconds']);
+    'maxSeconds', 'clipGradNorm', 'preciseBatchNorm']);
+  const clip = o.clipGradNorm === undefined ? 0 : checkNumber(op, 'clipGradNorm', o.clipGradNorm, 0);
+  const preciseBatches = checkInt(op, 'preciseBatchNorm', o.preciseBatchNorm ?? 0, 0);
   const budget = o.maxSeconds === undefined ? Infinity : checkNumber(op, 'maxSeconds', o.maxSeconds, 0);
   const began = Date.now();
   const epochs = checkInt(op, 'epochs', o.epochs, 1);
@@ -247,6 +296,7 @@ export async function fit(model: Module, options: FitOptions): Promise<History> 
   const tty = verbose === 1 && process.stdout.isTTY === true;
   let stopped = false;
   let final: EvaluateResult | undefined;
+  let record: RunRecord | undefined;
 
   for (let epoch = start; epoch < epochs && !stopped; epoch++) {
     if (typeof loader.epoch === 'number') loader.epoch = epoch;
@@ -263,6 +313,7 @@ export async function fit(model: Module, options: FitOptions): Promise<History> 
         const objective = reg ? add(base, reg) : base;
         o.optimizer.zeroGrad();
         objective.backward();
+        if (clip > 0) clipGradNorm(model.parameters(), clip);
         o.optimizer.step();
         return { loss: base.item(), top1: scoreBatch(out, yd).top1, n: out.shape[0] };
       });
@@ -294,6 +345,7 @@ export async function fit(model: Module, options: FitOptions): Promise<History> 
     const lr = (o.optimizer as { paramGroups?: { lr: number }[] }).paramGroups?.[0]?.lr;
     if (lr !== undefined) log.lr = lr;
     let dynamic: ReturnType<DynamicObserver['stop']> = [];
+    if (o.val && preciseBatches > 0) await recomputeBatchNorm(model, o.train, preciseBatches, device);
     if (o.val) {
       const observer = dir ? new DynamicObserver(model) : null;
       try {
@@ -320,7 +372,7 @@ export async function fit(model: Module, options: FitOptions): Promise<History> 
         optimizer: o.optimizer.stateDict(), scheduler: o.scheduler?.stateDict(),
       });
       fs.appendFileSync(path.join(dir, 'log.jsonl'), JSON.stringify({ name, ...log }) + '\n');
-      const run: RunRecord = {
+      const run: RunRecord = record = {
         name, config: { ...(o.config ?? {}), epochs, device }, epochs: history,
         ...(final ? { final: { loss: final.loss, accuracy: final.accuracy, top5: final.top5, confusion: final.confusion, classes: o.classes } } : {}),
         similarity: collectSimilarity(model, dynamic),
@@ -328,5 +380,5 @@ export async function fit(model: Module, options: FitOptions): Promise<History> 
       await writeReport(path.join(dir, 'report.html'), renderRunReport(run));
     }
   }
-  return { epochs: history, stopped, final };
+  return { epochs: history, stopped, final, record };
 }

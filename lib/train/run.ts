@@ -3,6 +3,7 @@
  * with train/ and test/ splits), a model from its config, fit with checkpoints, evaluation of a checkpoint, and
  * prediction of image files with the preprocessing the checkpoint stores.
  */
+import * as fs from 'fs';
 import * as path from 'path';
 import { Tensor, Device } from '../tensor';
 import { defaultDevice } from '../backend/backend';
@@ -13,7 +14,9 @@ import { to } from '../ops/transfer';
 import { Module } from '../nn/module';
 import { DataLoader } from '../data/loader';
 import { MNIST, FashionMNIST } from '../data/mnist';
-import { ImageFolder } from '../data/imagefolder';
+import { ImageFolder, decodeImage } from '../data/imagefolder';
+import { applySteps, resolveTransform } from '../data/augment';
+import { RandomStream } from '../data/random';
 import { compose, normalize, randomCrop, randomHorizontalFlip, toTensor } from '../data/transforms';
 import { SGD } from '../optim';
 import { buildModel, LayerKind, ModelConfig } from '../models';
@@ -43,27 +46,6 @@ export interface Splits {
   trainSize: number;
 }
 
-const FASHION_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
-
-/** Per-channel mean and std of a folder dataset's training images (in [0, 1]). */
-function channelStats(set: ImageFolder): { mean: number[]; std: number[] } {
-  const first = set.image(0);
-  const c = first.channels;
-  const sum = new Float64Array(c), sq = new Float64Array(c);
-  let count = 0;
-  for (let i = 0; i < set.length; i++) {
-    const img = set.image(i), plane = img.height * img.width;
-    for (let k = 0; k < img.data.length; k++) {
-      const ch = img.layout === 'HWC' ? k % c : Math.floor(k / plane), v = img.data[k] / 255;
-      sum[ch] += v;
-      sq[ch] += v * v;
-    }
-    count += plane;
-  }
-  const mean = Array.from(sum, (s) => s / count);
-  return { mean, std: Array.from(sq, (s, k) => Math.sqrt(Math.max(s / count - mean[k] ** 2, 1e-12))) };
-}
-
 /** Loads a dataset's training and test splits for a model taking `size`×`size` inputs. */
 export async function loadSplits(spec: DataSpec, options: { batchSize: number; size: number; limit?: number; seed: number }): Promise<Splits> {
   if (spec === 'mnist' || spec === 'fashion-mnist') {
@@ -76,13 +58,13 @@ export async function loadSplits(spec: DataSpec, options: { batchSize: number; s
       trainSize: trainSet.length,
       preprocessing: {
         height: 28, width: 28, channels: 1, mean: [Kind.MEAN], std: [Kind.STD], invert: true,
-        classes: spec === 'mnist' ? ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'] : FASHION_CLASSES,
+        classes: spec === 'mnist' ? ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'] : [...train.classes],
       },
     };
   }
   const size = options.size;
   const plain = await ImageFolder.load(spec, { subdir: 'train', size: [size, size] });
-  const { mean, std } = channelStats(plain);
+  const { mean, std } = plain.channelStats();
   const augment = compose([randomCrop(size, { padding: Math.round(size / 8), paddingMode: 'reflect' }), randomHorizontalFlip(),
     toTensor(), normalize(mean, std)]);
   const [train, test] = await Promise.all([
@@ -156,25 +138,26 @@ export async function evaluateCheckpoint(o: { checkpoint: string; data: DataSpec
   return { loss, accuracy, top5, count };
 }
 
+/**
+ * An image file as a model input, float32 CHW [channels, height, width]: decoded and resized as ImageFolder
+ * decodes training images (sharp, bilinear, PIL's luma for one channel), inverted when the preprocessing says so,
+ * then through the same toTensor and normalize steps as a dataset's transform (so the same file gives the same
+ * numbers as its dataset sample, bit for bit).
+ */
+export async function imageInput(file: string, p: Preprocessing): Promise<Float32Array> {
+  const image = await decodeImage('predict', file, await fs.promises.readFile(file), { grayscale: p.channels === 1, size: [p.height, p.width] });
+  if (p.invert) image.data.forEach((v, k) => (image.data[k] = 255 - v));
+  const steps = resolveTransform('predict', 'the preprocessing', compose([toTensor(), normalize(p.mean, p.std)]));
+  return applySteps(steps, image, new RandomStream([0])).data as Float32Array;
+}
+
 /** The class of each image file (name → class), preprocessed as the checkpoint says. */
 export async function predictImages(checkpoint: string, files: string[]): Promise<Record<string, string>> {
   const { model, preprocessing: p } = await loadModel(checkpoint);
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const sharp = require('sharp') as (input: string) => import('sharp').Sharp;
   const device = modelDevice(model);
   const out: Record<string, string> = {};
   for (const file of files) {
-    let image = sharp(file).removeAlpha().resize(p.width, p.height, { fit: 'fill' });
-    if (p.channels === 1) image = image.grayscale();
-    const { data, info } = await image.raw().toBuffer({ resolveWithObject: true });
-    const c = info.channels, plane = p.height * p.width;
-    const chw = new Float32Array(p.channels * plane);
-    for (let k = 0; k < plane; k++) {
-      for (let ch = 0; ch < p.channels; ch++) {
-        const v = data[k * c + Math.min(ch, c - 1)] / 255;
-        chw[ch * plane + k] = ((p.invert ? 1 - v : v) - p.mean[ch]) / p.std[ch];
-      }
-    }
+    const chw = await imageInput(file, p);
     const index = tidy(() => noGrad(() => {
       const x = to(Tensor.fromHost(chw, [1, p.channels, p.height, p.width], 'float32', 'cpu'), device);
       return argmax(model.forward(x), 1).item();
