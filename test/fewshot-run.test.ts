@@ -43,8 +43,11 @@ cliTest('fewshot-train writes a checkpoint; fewshot-predict classifies held-out 
   expect(metaTrain.length + metaTest.length).toBe(292);
   expect(metaTrain.filter((c) => metaTest.includes(c))).toEqual([]);
 
-  // Five held-out characters: two drawings each as support, three as queries.
-  const chosen = metaTest.slice(0, 5);
+  // Five held-out characters of five different alphabets (as random test episodes mostly are): two drawings each
+  // as support, three as queries.
+  const alphabetOf = (c: string): string => c.split('/').slice(0, -1).join('/');
+  const chosen = metaTest.filter((c, i) => metaTest.findIndex((d) => alphabetOf(d) === alphabetOf(c)) === i).slice(0, 5);
+  expect(chosen).toHaveLength(5);
   const files = await extract(OMNIGLOT, path.join(tmp, 'raw'), (name) => chosen.some((c) => name.startsWith(`${c}/`)) && name.endsWith('.png'), 1000);
   const support = path.join(tmp, 'support'), query = path.join(tmp, 'query');
   fs.mkdirSync(query, { recursive: true });
@@ -71,6 +74,25 @@ cliTest('fewshot-train writes a checkpoint; fewshot-predict classifies held-out 
   const answer = JSON.parse(predicted.stdout) as Record<string, string>;
   expect(Object.keys(answer).sort()).toEqual(Object.keys(truth).sort());
   for (const v of Object.values(answer)) expect(chosen.map((_, k) => `class${k}`)).toContain(v);
+  // The same decision computed in this process through the training data path (the archive's decoded samples,
+  // the dataset's transform, prototypicalLogits) for the original PNGs: fewshot-predict must agree with it.
+  const { dataset } = await ns.fewshot.loadFewShotData(OMNIGLOT, { size: 28, channels: 1 });
+  const backbone = ns.models.buildModel(meta.config as unknown as ns.models.ModelConfig);
+  backbone.loadStateDict((await ns.train.loadCheckpoint(checkpoint)).model);
+  backbone.eval();
+  const indexOf = (file: string): number => dataset.files.findIndex((f) => f.endsWith(`/${file}`));
+  const supportIdx = chosen.flatMap((_, k) => fs.readdirSync(path.join(support, `class${k}`)).sort().map(indexOf));
+  const queryFiles = Object.keys(truth).filter((f) => f !== 'resized.jpg').sort();
+  const queryIdx = queryFiles.map(indexOf);
+  expect([...supportIdx, ...queryIdx].every((i) => i >= 0)).toBe(true);
+  const expected = ns.tidy(() => ns.noGrad(() => {
+    const idx = Int32Array.from([...supportIdx, ...queryIdx]);
+    const [x] = dataset.toBatch('test', dataset.render(idx, [0]), idx);
+    const e = backbone.forward(x);
+    const logits = ns.fewshot.prototypicalLogits(ns.slice(e, [0, 0], [supportIdx.length, -1]), ns.slice(e, [supportIdx.length, 0]), 5);
+    return Array.from(ns.argmax(logits, 1).dataSync());
+  }));
+  expect(queryFiles.map((f) => answer[f])).toEqual(expected.map((k) => `class${k}`));
   const correct = Object.keys(truth).filter((f) => answer[f] === truth[f]).length;
   console.log(`test/fewshot-run.test.ts: fewshot-predict after 80 episodes: ${correct}/${Object.keys(truth).length} queries right (chance 1/5)`);
   // 16 queries of 5 classes: chance gives about 3; 80 episodes of training give well above half.
