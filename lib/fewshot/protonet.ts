@@ -65,16 +65,15 @@ function episodeBatch(data: ImageDataset, episode: Episode, key: number[], devic
   return { x: to(x, device), labels: to(labels, device) };
 }
 
-/** The loss and correct count of one episode (the backbone in its current mode). */
-function episodeLoss(backbone: Module, data: ImageDataset, episode: Episode, key: number[], device: Device): { loss: Tensor; correct: number } {
+/** One episode's query logits and way labels, and how many queries they classify right (the backbone in its current mode). */
+function episodeLogits(backbone: Module, data: ImageDataset, episode: Episode, key: number[], device: Device): { logits: Tensor; labels: Tensor; correct: number } {
   const { x, labels } = episodeBatch(data, episode, key, device);
   const embeddings = backbone.forward(x);
   const s = episode.support.length;
   const support = slice(embeddings, [0, 0], [s, -1]), query = slice(embeddings, [s, 0]);
   const logits = prototypicalLogits(support, query, episode.classes.length);
-  const loss = crossEntropy(logits, labels);
   const correct = sum(argmax(logits, 1).eq(labels).cast('float32')).item();
-  return { loss, correct };
+  return { logits, labels, correct };
 }
 
 /** Options of trainPrototypical. */
@@ -130,12 +129,13 @@ export async function trainPrototypical(backbone: Module, data: ImageDataset, op
     const episode = sampler.episode(i);
     const rate = optimizer.paramGroups[0].lr;
     const loss = tidy(() => {
-      const r = episodeLoss(backbone, data, episode, [sampler.seed, i], device);
+      const r = episodeLogits(backbone, data, episode, [sampler.seed, i], device);
+      const episodeLoss = crossEntropy(r.logits, r.labels);
       optimizer.zeroGrad();
-      r.loss.backward();
+      episodeLoss.backward();
       optimizer.step();
       windowCorrect += r.correct;
-      return r.loss.item();
+      return episodeLoss.item();
     });
     scheduler.step();
     images += episode.support.length + episode.query.length;
@@ -195,8 +195,9 @@ export function evaluatePrototypical(backbone: Module, data: ImageDataset, optio
   backbone.eval();
   const accuracies: number[] = [];
   try {
-    for (const [i, episode] of [...sampler].entries()) {
-      const correct = tidy(() => noGrad(() => episodeLoss(backbone, data, episode, [sampler.seed, i], device).correct));
+    for (let i = 0; i < sampler.episodes; i++) {
+      const episode = sampler.episode(i);
+      const correct = tidy(() => noGrad(() => episodeLogits(backbone, data, episode, [sampler.seed, i], device).correct));
       accuracies.push(correct / episode.query.length);
     }
   } finally {

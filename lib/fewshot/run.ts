@@ -160,6 +160,7 @@ export async function fewshotPredict(checkpoint: string, supportDir: string, que
     throw new Error(`${op}: ${checkpoint} is not a checkpoint written by fewshot-train (no conv4 config or preprocessing in its metadata)`);
   }
   const p = meta.preprocessing as unknown as Preprocessing;
+  if (p.invert) throw new Error(`${op}: inverted preprocessing is not supported for support folders`);
   const backbone = buildModel(meta.config as unknown as ModelConfig);
   backbone.loadStateDict(state);
   const where = device ?? defaultDevice();
@@ -167,7 +168,6 @@ export async function fewshotPredict(checkpoint: string, supportDir: string, que
   const support = await ImageFolder.load(supportDir, {
     grayscale: p.channels === 1, size: [p.height, p.width], cacheDir: null, transform: compose([toTensor(), normalize(p.mean, p.std)]),
   });
-  if (p.invert) throw new Error(`${op}: inverted preprocessing is not supported for support folders`);
   const queries = fs.readdirSync(queryDir).filter((f) => /\.(png|jpe?g)$/i.test(f)).sort();
   if (queries.length === 0) throw new Error(`${op}: expected JPEG or PNG images in the query folder ${queryDir} but found none`);
   const inputs = await Promise.all(queries.map((f) => imageInput(path.join(queryDir, f), p)));
