@@ -2,13 +2,14 @@
  * Whole training steps (forward, loss, backward, SGD step) of the paper's 9-layer CIFAR network at batch 128 on the
  * CPU, with plain, static-spatial and dynamic-diagonal layers, beside PyTorch running the same network with the same
  * threads when python3 imports torch (for the dynamic form, PyTorch's best formulation: torchvision's
- * deform_conv2d with zero offsets and the predicted mask is the same maths). Also: images per second, minor page
- * faults per step after warm-up (process.resourceUsage), and the memory a loop without tidy holds against one with
- * tidy. Prints tables; writes train.json.
+ * deform_conv2d with zero offsets and the predicted mask is the same maths). Also: images per second; minor page
+ * faults per step after warm-up (process.resourceUsage), split by thread (the JS thread, the kernels' workers, the
+ * JS engine's helper threads), beside the CPU allocator's fresh allocations per step and PyTorch's faults per step;
+ * and the memory a loop without tidy holds against one with tidy. Prints tables; writes train.json.
  */
 import * as ns from '../lib';
 import { cifar9, LayerKind } from '../lib/models';
-import { runTorch, printTable, timeSideBySide, writeResults, Timing } from './util';
+import { runTorch, printTable, threadFaults, timeSideBySide, writeResults, Timing } from './util';
 
 const BATCH = 128;
 const KINDS: LayerKind[] = ['plain', 'static-spatial', 'dynamic-diagonal'];
@@ -95,9 +96,17 @@ export function run(reps = Number(process.env.NEURAL_SIMILARITY_BENCH_REPS ?? 5)
   for (const kind of KINDS) {
     const { step, dispose } = stepFn(kind, true);
     for (let i = 0; i < 2; i++) step();
-    const faults0 = process.resourceUsage().minorPageFault;
+    const faults0 = process.resourceUsage().minorPageFault, byThread0 = threadFaults();
+    const fresh0 = ns.memory().cpu.freshAllocations;
     const timing: Timing = timeSideBySide({ step }, { warmup: 0, minReps: reps, minSeconds: 0 }).step;
     const faultsPerStep = (process.resourceUsage().minorPageFault - faults0) / timing.reps;
+    const freshPerStep = (ns.memory().cpu.freshAllocations - fresh0) / timing.reps;
+    const byThread1 = threadFaults();
+    const faultsByThread = byThread0 && byThread1 ? {
+      main: (byThread1.main - byThread0.main) / timing.reps,
+      kernels: (byThread1.kernels - byThread0.kernels) / timing.reps,
+      engine: (byThread1.engine - byThread0.engine) / timing.reps,
+    } : null;
     dispose();
     let torch: Timing | null = null;
     try {
@@ -105,12 +114,15 @@ export function run(reps = Number(process.env.NEURAL_SIMILARITY_BENCH_REPS ?? 5)
     } catch (err) {
       console.error(`PyTorch peer failed for ${kind}: ${(err as Error).message.split('\n').slice(-2).join(' ')}`);
     }
-    results.push({ kind, batch: BATCH, threads, ours: timing, torch, faultsPerStep });
-    rows.push([kind, timing.median * 1e3, Math.round(BATCH / timing.median), faultsPerStep, torch ? torch.median * 1e3 : '—',
+    results.push({ kind, batch: BATCH, threads, ours: timing, torch, faultsPerStep, faultsByThread, freshAllocationsPerStep: freshPerStep });
+    const split = faultsByThread ? ` (${[faultsByThread.main, faultsByThread.kernels, faultsByThread.engine].map((f) => f.toFixed(0)).join(' / ')})` : '';
+    rows.push([kind, timing.median * 1e3, Math.round(BATCH / timing.median), `${faultsPerStep.toFixed(0)}${split}`, freshPerStep,
+      torch ? torch.median * 1e3 : '—', torch?.minorFaultsPerRep !== undefined ? torch.minorFaultsPerRep : '—',
       torch ? (timing.median / torch.median).toFixed(2) : '—']);
   }
   printTable(`9-layer CIFAR network, training steps at batch ${BATCH}, ${threads} threads (median of ${reps})`,
-    ['layers', 'ms/step', 'images/s', 'page faults/step', 'torch ms/step', 'ours/torch'], rows);
+    ['layers', 'ms/step', 'images/s', 'faults/step (JS / kernels / engine threads)', 'fresh allocs/step', 'torch ms/step',
+      'torch faults/step', 'ours/torch'], rows);
 
   // Memory held by a loop without tidy against one with tidy (plain network, same steps): the CPU allocator's
   // bytes in use plus cached (a tidy loop's step buffers wait in the cache; an untidy loop's in unreachable tensors).

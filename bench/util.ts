@@ -1,6 +1,6 @@
 /**
  * Shared benchmark machinery: best-of timing, a PyTorch peer run in a subprocess on the same shapes,
- * table printing and JSON results under bench/results/.
+ * page faults per thread group, table printing and JSON results (bench-results/ where the benchmark runs).
  */
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
@@ -11,6 +11,43 @@ export interface Timing {
   best: number;
   median: number;
   reps: number;
+  /** The PyTorch peer's minor page faults per repetition (process-wide, getrusage). */
+  minorFaultsPerRep?: number;
+}
+
+/** Minor page faults of this process's threads so far, by group. */
+export interface ThreadFaults {
+  /** The JS thread: JS code, the engine's allocations on it, and the kernels' share of the work. */
+  main: number;
+  /** The CPU backend's worker threads (named ns-cpu-N). */
+  kernels: number;
+  /** Every other thread: the JS engine's garbage collector and compiler, libuv. */
+  engine: number;
+}
+
+/** Minor page faults per thread group read from /proc/self/task (Linux), or null elsewhere. */
+export function threadFaults(): ThreadFaults | null {
+  let tasks: string[];
+  try {
+    tasks = fs.readdirSync('/proc/self/task');
+  } catch {
+    return null;
+  }
+  const out: ThreadFaults = { main: 0, kernels: 0, engine: 0 };
+  for (const tid of tasks) {
+    let stat: string, comm: string;
+    try {
+      stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      comm = fs.readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim();
+    } catch {
+      continue;  // the thread ended meanwhile
+    }
+    // Fields after the parenthesised name start at field 3 (state); minflt is field 10.
+    const minflt = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[7]);
+    const group = Number(tid) === process.pid ? 'main' : comm.startsWith('ns-cpu-') ? 'kernels' : 'engine';
+    out[group] += minflt;
+  }
+  return out;
 }
 
 /** Runs `fn` `warmup` times, then until `minReps` runs and `minSeconds` have passed; returns best/median. */
@@ -66,17 +103,19 @@ export function runTorch<T>(snippet: string, args: unknown, threads: number): T 
   const py = findTorch();
   if (!py) return null;
   const program = [
-    'import json, sys, time, torch',
+    'import json, resource, sys, time, torch',
     `torch.set_num_threads(${threads})`,
     'def best_of(fn, warmup=2, min_reps=5, min_seconds=1.0):',
     '    for _ in range(warmup): fn()',
     '    samples = []',
+    '    faults0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt',
     '    start = time.perf_counter()',
     '    while len(samples) < min_reps or time.perf_counter() - start < min_seconds:',
     '        t0 = time.perf_counter(); fn(); samples.append(time.perf_counter() - t0)',
     '        if len(samples) >= 200: break',
+    '    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults0',
     '    samples.sort()',
-    '    return {"best": samples[0], "median": samples[len(samples) // 2], "reps": len(samples)}',
+    '    return {"best": samples[0], "median": samples[len(samples) // 2], "reps": len(samples), "minorFaultsPerRep": faults / len(samples)}',
     snippet,
     'print(json.dumps(run(json.loads(sys.argv[1]))))',
   ].join('\n');

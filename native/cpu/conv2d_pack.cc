@@ -1,5 +1,5 @@
 // Packers of the implicit-GEMM convolutions (see conv2d_pack.h): portable versions for every dtype and
-// ISA, and AVX-512 versions for float32 chosen at run time when the GEMM runs its AVX-512 kernels.
+// ISA, and AVX-512 and AVX2 versions for float32 chosen at run time to match the GEMM's kernels.
 #include "conv2d_pack.h"
 
 #include <immintrin.h>
@@ -166,12 +166,37 @@ inline __attribute__((always_inline)) void col2im_add_impl(T* dx, const T* tile,
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
-// Whether the AVX-512 patch packer's 32-bit lane offsets cover x and every padded coordinate.
+// Whether the vector patch packers' 32-bit lane offsets cover x and every padded coordinate.
 bool fits_int32(const Geometry& G) {
   const ns_conv2d_desc& d = G.d;
   const int64_t lim = int64_t(1) << 30;
   return d.n * d.c * d.h * d.w < lim && d.ho * d.stride_h + d.dil_h * d.kh + d.pad_h < lim &&
          d.wo * d.stride_w + d.dil_w * d.kw + d.pad_w < lim && d.h * d.w < lim;
+}
+
+// The vector packers' lanes t < lanes for patch-matrix columns col + t (t < ncols): the offset in x of the
+// column's input pixel at tap (0, 0) without padding (base), and that pixel's row and column (ih0, iw0);
+// lanes past ncols get a row far outside the image.
+void lane_coordinates(const Geometry& G, int64_t col, int64_t ncols, int64_t lanes, int32_t* base, int32_t* ih0,
+                      int32_t* iw0) {
+  const ns_conv2d_desc& d = G.d;
+  const int64_t chw = d.c * d.h * d.w;
+  int64_t img = col / G.plane, p = col % G.plane, oh = p / d.wo, ow = p % d.wo;
+  for (int64_t t = 0; t < lanes; ++t) {
+    if (t >= ncols) {
+      base[t] = 0;
+      ih0[t] = INT32_MIN / 2;
+      iw0[t] = 0;
+      continue;
+    }
+    base[t] = static_cast<int32_t>(img * chw + oh * d.stride_h * d.w + ow * d.stride_w);
+    ih0[t] = static_cast<int32_t>(oh * d.stride_h);
+    iw0[t] = static_cast<int32_t>(ow * d.stride_w);
+    if (++ow == d.wo) {
+      ow = 0;
+      if (++oh == d.ho) oh = 0, ++img;
+    }
+  }
 }
 
 // Bit l of m moved to bit 2·l.
@@ -194,7 +219,7 @@ __attribute__((target("avx512f"))) void pack_patches_avx512(float* dst, const fl
                                                             int64_t r0, int64_t rc, int64_t c0, int64_t cc,
                                                             int64_t width) {
   const ns_conv2d_desc& d = G.d;
-  const int64_t hw = d.h * d.w, chw = d.c * hw;
+  const int64_t hw = d.h * d.w;
   const float* xg = x + g * G.cg * hw;
   // Columns are handled in passes of whole panels, at most kMaxPanel columns (or one panel) each.
   const int64_t span = std::max(width, kMaxPanel / width * width);
@@ -214,25 +239,7 @@ __attribute__((target("avx512f"))) void pack_patches_avx512(float* dst, const fl
   const int64_t c_first = r0 / G.taps, c_last = (r0 + rc - 1) / G.taps, per_panel = width / 16;
   for (int64_t q0 = 0; q0 < cc; q0 += span) {
     const int64_t ncols = std::min(span, cc - q0), lanes = gemm::round_up(ncols, width), nchunks = lanes / 16;
-    {
-      const int64_t col = c0 + q0;
-      int64_t img = col / G.plane, p = col % G.plane, oh = p / d.wo, ow = p % d.wo;
-      for (int64_t t = 0; t < lanes; ++t) {
-        if (t >= ncols) {  // padding lanes: a row far outside the image
-          base[t] = 0;
-          ih0[t] = INT32_MIN / 2;
-          iw0[t] = 0;
-          continue;
-        }
-        base[t] = static_cast<int32_t>(img * chw + oh * d.stride_h * d.w + ow * d.stride_w);
-        ih0[t] = static_cast<int32_t>(oh * d.stride_h);
-        iw0[t] = static_cast<int32_t>(ow * d.stride_w);
-        if (++ow == d.wo) {
-          ow = 0;
-          if (++oh == d.ho) oh = 0, ++img;
-        }
-      }
-    }
+    lane_coordinates(G, c0 + q0, ncols, lanes, base, ih0, iw0);
     const int64_t taps_per_batch = std::max<int64_t>(1, kMaxRecipes / nchunks);
     for (int64_t t0 = 0; t0 < G.taps; t0 += taps_per_batch) {
       const int64_t t1 = std::min(G.taps, t0 + taps_per_batch);
@@ -316,6 +323,97 @@ __attribute__((target("avx512f"))) void pack_patches_avx512(float* dst, const fl
   }
 }
 
+// AVX2 patch packer (width a multiple of 8): the AVX-512 packer's plan with 8-lane chunks. A chunk whose
+// valid lanes read consecutive pixels becomes one masked load (masked-off lanes are never read), anything
+// else a masked gather; the recipes are worked out with vector compares on the columns' coordinates once
+// per pass and replayed channel by channel. One load and one store per 8 values for stride-1 convolutions.
+__attribute__((target("avx2,fma"))) void pack_patches_avx2(float* dst, const float* x, const Geometry& G, int64_t g,
+                                                           int64_t r0, int64_t rc, int64_t c0, int64_t cc,
+                                                           int64_t width) {
+  const ns_conv2d_desc& d = G.d;
+  const int64_t hw = d.h * d.w;
+  const float* xg = x + g * G.cg * hw;
+  const int64_t span = std::max(width, kMaxPanel / width * width);
+  alignas(32) int32_t base[kMaxPanel], ih0[kMaxPanel], iw0[kMaxPanel];
+  constexpr int64_t kMaxRecipes = 2048;
+  int32_t off[kMaxRecipes];
+  uint8_t mask[kMaxRecipes];  // lane l valid: bit l
+  bool gather[kMaxRecipes];
+  const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), bits = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+  const __m256i none = _mm256_set1_epi32(-1);
+  const __m256i vh = _mm256_set1_epi32(static_cast<int32_t>(d.h)), vw = _mm256_set1_epi32(static_cast<int32_t>(d.w));
+  const auto lanes_of = [&](uint8_t m) __attribute__((target("avx2"))) {
+    return _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(m), bits), bits);
+  };
+  const int64_t c_first = r0 / G.taps, c_last = (r0 + rc - 1) / G.taps, per_panel = width / 8;
+  for (int64_t q0 = 0; q0 < cc; q0 += span) {
+    const int64_t ncols = std::min(span, cc - q0), lanes = gemm::round_up(ncols, width), nchunks = lanes / 8;
+    lane_coordinates(G, c0 + q0, ncols, lanes, base, ih0, iw0);
+    const int64_t taps_per_batch = std::max<int64_t>(1, kMaxRecipes / nchunks);
+    for (int64_t t0 = 0; t0 < G.taps; t0 += taps_per_batch) {
+      const int64_t t1 = std::min(G.taps, t0 + taps_per_batch);
+      bool all_loads = true;
+      for (int64_t tap = t0; tap < t1; ++tap) {
+        const int64_t di = (tap / d.kw) * d.dil_h - d.pad_h, dj = (tap % d.kw) * d.dil_w - d.pad_w;
+        const int32_t doff = static_cast<int32_t>(di * d.w + dj);
+        const __m256i vdi = _mm256_set1_epi32(static_cast<int32_t>(di));
+        const __m256i vdj = _mm256_set1_epi32(static_cast<int32_t>(dj));
+        for (int64_t v = 0; v < nchunks; ++v) {
+          const __m256i ih = _mm256_add_epi32(_mm256_load_si256(reinterpret_cast<const __m256i*>(ih0 + 8 * v)), vdi);
+          const __m256i iw = _mm256_add_epi32(_mm256_load_si256(reinterpret_cast<const __m256i*>(iw0 + 8 * v)), vdj);
+          const __m256i inside = _mm256_and_si256(
+              _mm256_and_si256(_mm256_cmpgt_epi32(ih, none), _mm256_cmpgt_epi32(vh, ih)),
+              _mm256_and_si256(_mm256_cmpgt_epi32(iw, none), _mm256_cmpgt_epi32(vw, iw)));
+          const int valid = _mm256_movemask_ps(_mm256_castsi256_ps(inside));
+          const int64_t r = (tap - t0) * nchunks + v;
+          mask[r] = static_cast<uint8_t>(valid);
+          off[r] = 0;
+          gather[r] = false;
+          if (!valid) continue;
+          // Lane l reads base[l] + doff; the lanes are consecutive pixels when base[l] − l is the same for all.
+          const __m256i rel = _mm256_sub_epi32(_mm256_load_si256(reinterpret_cast<const __m256i*>(base + 8 * v)), iota);
+          const __m256i first = _mm256_permutevar8x32_epi32(rel, _mm256_set1_epi32(__builtin_ctz(valid)));
+          const int same = _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(rel, first)));
+          if ((same & valid) == valid) {
+            off[r] = _mm256_cvtsi256_si32(first) + doff;
+          } else {
+            off[r] = doff;
+            gather[r] = true;
+            all_loads = false;
+          }
+        }
+      }
+      for (int64_t c = c_first; c <= c_last; ++c) {
+        const int64_t tap_lo = std::max(t0, r0 - c * G.taps), tap_hi = std::min(t1, r0 + rc - c * G.taps);
+        const float* src = xg + c * hw;
+        for (int64_t q = 0; q < lanes; q += width) {
+          float* panel = dst + (q0 + q) * rc + (c * G.taps - r0) * width;  // row (c, tap) at panel + tap·width
+          for (int64_t tap = tap_lo; tap < tap_hi; ++tap) {
+            float* out = panel + tap * width;
+            const int64_t r = (tap - t0) * nchunks + q / 8;
+            for (int64_t v = 0; v < per_panel; ++v) {
+              const int64_t k = r + v;
+              __m256 val;
+              if (mask[k] == 0xff && (all_loads || !gather[k])) {
+                val = _mm256_loadu_ps(src + off[k]);
+              } else if (!mask[k]) {
+                val = _mm256_setzero_ps();
+              } else if (all_loads || !gather[k]) {
+                val = _mm256_maskload_ps(src + off[k], lanes_of(mask[k]));
+              } else {
+                const __m256i idx = _mm256_add_epi32(_mm256_load_si256(reinterpret_cast<const __m256i*>(base + q + 8 * v)),
+                                                     _mm256_set1_epi32(off[k]));
+                val = _mm256_mask_i32gather_ps(_mm256_setzero_ps(), src, idx, _mm256_castsi256_ps(lanes_of(mask[k])), 4);
+              }
+              _mm256_storeu_ps(out + 8 * v, val);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
 // AVX-512 col2im_add: spans added 16 lanes at a time under masks.
 __attribute__((target("avx512f"))) void col2im_add_avx512(float* dx, const float* tile, int64_t ldt, const Geometry& G,
                                                           int64_t g, int64_t m0, int64_t n0, int64_t mr, int64_t nr) {
@@ -370,6 +468,8 @@ void pack_patches(T* dst, const T* x, const Geometry& G, int64_t g, int64_t r0, 
   if constexpr (std::is_same_v<T, float>) {
     if (gemm::avx512_f32() && width % 16 == 0 && fits_int32(G))
       return pack_patches_avx512(dst, x, G, g, r0, rc, c0, cc, width);
+    if (gemm::kernel_f32().level == gemm::Isa::avx2 && width % 8 == 0 && fits_int32(G))
+      return pack_patches_avx2(dst, x, G, g, r0, rc, c0, cc, width);
   }
 #endif
   pack_patches_portable(dst, x, G, g, r0, rc, c0, cc, width);

@@ -286,6 +286,59 @@ __attribute__((target("avx512f"))) void transpose_sum_avx512(float* dst, int64_t
   }
 }
 
+// In-register transpose of 8 rows of 8 floats: r[i][j] becomes r[j][i].
+__attribute__((target("avx2"))) inline void transpose8(__m256 r[8]) {
+  __m256 t[8], u[8];
+  for (int i = 0; i < 4; ++i) {
+    t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  // u[4i + m], 128-bit lane L: column 4L + m of rows 4i..4i+3.
+  for (int i = 0; i < 2; ++i) {
+    u[4 * i] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+    u[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0xee);
+    u[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+    u[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xee);
+  }
+  for (int m = 0; m < 4; ++m) {
+    r[m] = _mm256_permute2f128_ps(u[m], u[4 + m], 0x20);
+    r[4 + m] = _mm256_permute2f128_ps(u[m], u[4 + m], 0x31);
+  }
+}
+
+// AVX2 transpose_sum: 8 × 8 tiles summed and transposed in registers.
+__attribute__((target("avx2"))) void transpose_sum_avx2(float* dst, int64_t ldd, const float* src, int64_t lds,
+                                                        int64_t parts, int64_t part_stride, int64_t rows,
+                                                        int64_t cols) {
+  const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  for (int64_t i0 = 0; i0 < rows; i0 += 8) {
+    const int64_t ni = std::min<int64_t>(8, rows - i0);
+    for (int64_t j0 = 0; j0 < cols; j0 += 8) {
+      const int64_t nj = std::min<int64_t>(8, cols - j0);
+      const __m256i mj = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(nj)), iota);
+      __m256 r[8];
+      for (int64_t i = 0; i < 8; ++i) {
+        if (i >= ni) {
+          r[i] = _mm256_setzero_ps();
+          continue;
+        }
+        const float* s = src + (i0 + i) * lds + j0;
+        _mm_prefetch(reinterpret_cast<const char*>(s + 32), _MM_HINT_T0);  // as in transpose_sum_avx512
+        r[i] = nj == 8 ? _mm256_loadu_ps(s) : _mm256_maskload_ps(s, mj);
+        for (int64_t t = 1; t < parts; ++t)
+          r[i] = _mm256_add_ps(r[i], nj == 8 ? _mm256_loadu_ps(s + t * part_stride) : _mm256_maskload_ps(s + t * part_stride, mj));
+      }
+      transpose8(r);
+      if (ni == 8) {
+        for (int64_t j = 0; j < nj; ++j) _mm256_storeu_ps(dst + (j0 + j) * ldd + i0, r[j]);
+      } else {
+        const __m256i mi = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(ni)), iota);
+        for (int64_t j = 0; j < nj; ++j) _mm256_maskstore_ps(dst + (j0 + j) * ldd + i0, mi, r[j]);
+      }
+    }
+  }
+}
+
 #pragma GCC diagnostic pop
 
 #endif
@@ -312,6 +365,7 @@ void transpose_sum(T* dst, int64_t ldd, const T* src, int64_t lds, int64_t parts
 #if defined(__x86_64__) || defined(_M_X64)
   if constexpr (std::is_same_v<T, float>) {
     if (avx512_f32()) return transpose_sum_avx512(dst, ldd, src, lds, parts, part_stride, rows, cols);
+    if (kernel_f32().level == Isa::avx2) return transpose_sum_avx2(dst, ldd, src, lds, parts, part_stride, rows, cols);
   }
 #endif
   transpose_sum_portable(dst, ldd, src, lds, parts, part_stride, rows, cols);

@@ -8,26 +8,47 @@
 namespace ns {
 namespace {
 
+// Sums over a plane are kept as kLanes interleaved partial sums (element k goes to lane k % kLanes), added
+// lane by lane at the end: independent chains that the compiler vectorises, in an order fixed by the
+// shape alone, so the result is the same on every run.
+constexpr int kLanes = 8;
+
+// Adds f(k) for k < len into the lanes s.
+template <class F>
+inline void add_lanes(double* __restrict s, int64_t len, F&& f) {
+  int64_t k = 0;
+  for (; k + kLanes <= len; k += kLanes)
+    for (int l = 0; l < kLanes; ++l) s[l] += f(k + l);
+  for (int l = 0; k < len; ++k, ++l) s[l] += f(k);
+}
+
+inline double total(const double* s) {
+  double t = 0;
+  for (int l = 0; l < kLanes; ++l) t += s[l];
+  return t;
+}
+
 template <class T>
 void forward(int64_t n, int64_t c, int64_t hw, const T* x, const T* gamma, const T* beta, double eps, double momentum,
              T* y, T* mean, T* invstd, T* running_mean, T* running_var) {
   const double count = static_cast<double>(n) * hw;
   parallel_for(c, 1, [&](int64_t b, int64_t e) {
     for (int64_t ch = b; ch < e; ++ch) {
-      double sum = 0;
+      double lanes[kLanes] = {};
       for (int64_t i = 0; i < n; ++i) {
         const T* p = x + (i * c + ch) * hw;
-        for (int64_t k = 0; k < hw; ++k) sum += p[k];
+        add_lanes(lanes, hw, [&](int64_t k) { return static_cast<double>(p[k]); });
       }
-      const double mu = sum / count;
-      double sq = 0;
+      const double mu = total(lanes) / count;
+      double sq_lanes[kLanes] = {};
       for (int64_t i = 0; i < n; ++i) {
         const T* p = x + (i * c + ch) * hw;
-        for (int64_t k = 0; k < hw; ++k) {
+        add_lanes(sq_lanes, hw, [&](int64_t k) {
           const double dev = p[k] - mu;
-          sq += dev * dev;
-        }
+          return dev * dev;
+        });
       }
+      const double sq = total(sq_lanes);
       const double var = sq / count;
       const double inv = 1.0 / std::sqrt(var + eps);
       mean[ch] = static_cast<T>(mu);
@@ -56,15 +77,14 @@ void backward(int64_t n, int64_t c, int64_t hw, const T* x, const T* dy, const T
   parallel_for(c, 1, [&](int64_t b, int64_t e) {
     for (int64_t ch = b; ch < e; ++ch) {
       const double mu = mean[ch], inv = invstd[ch];
-      double sum_dy = 0, sum_dy_xhat = 0;
+      double dy_lanes[kLanes] = {}, dy_xhat_lanes[kLanes] = {};
       for (int64_t i = 0; i < n; ++i) {
         const T* p = x + (i * c + ch) * hw;
         const T* g = dy + (i * c + ch) * hw;
-        for (int64_t k = 0; k < hw; ++k) {
-          sum_dy += g[k];
-          sum_dy_xhat += g[k] * ((p[k] - mu) * inv);
-        }
+        add_lanes(dy_lanes, hw, [&](int64_t k) { return static_cast<double>(g[k]); });
+        add_lanes(dy_xhat_lanes, hw, [&](int64_t k) { return g[k] * ((p[k] - mu) * inv); });
       }
+      const double sum_dy = total(dy_lanes), sum_dy_xhat = total(dy_xhat_lanes);
       if (dgamma) dgamma[ch] = static_cast<T>(sum_dy_xhat);
       if (dbeta) dbeta[ch] = static_cast<T>(sum_dy);
       // dx = γ·invstd·(dy − mean(dy) − x̂·mean(dy·x̂))

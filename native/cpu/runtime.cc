@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #if defined(__linux__)
+#include <pthread.h>
 #include <sys/mman.h>
 #endif
 
@@ -64,6 +66,12 @@ class ThreadPool {
  private:
   void worker_loop(int index, uint64_t seen) {
     in_pool_task = true;
+#if defined(__linux__)
+    // Named so that profilers and /proc/<pid>/task/*/comm tell the kernel threads from the JS engine's.
+    char name[16];
+    std::snprintf(name, sizeof name, "ns-cpu-%d", index);
+    pthread_setname_np(pthread_self(), name);
+#endif
     for (;;) {
       for (int spin = 0; generation_.load(std::memory_order_acquire) == seen && spin < 20000; ++spin) {
       }
