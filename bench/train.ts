@@ -3,7 +3,8 @@
  * CPU, with plain, static-spatial and dynamic-diagonal layers, beside PyTorch running the same network with the same
  * threads when python3 imports torch (for the dynamic form, PyTorch's best formulation: torchvision's
  * deform_conv2d with zero offsets and the predicted mask is the same maths). Also: images per second; minor page
- * faults per step after warm-up (process.resourceUsage), split by thread (the JS thread, the kernels' workers, the
+ * faults per step after warm-up (process.resourceUsage; the warm-up includes JIT_WARMUP_STEPS tiny steps, so that
+ * the JS engine's compiler has done its work), split by thread (the JS thread, the kernels' workers, the
  * JS engine's helper threads), beside the CPU allocator's fresh allocations per step and PyTorch's faults per step;
  * and the memory a loop without tidy holds against one with tidy. Prints tables; writes train.json.
  */
@@ -64,13 +65,21 @@ def run(args):
     return best_of(step, warmup=2, min_reps=args['reps'], min_seconds=0)
 `;
 
-function stepFn(kind: LayerKind, useTidy: boolean): { step: () => void; dispose: () => void } {
+// Steps at a tiny batch that bring the JS engine's optimising compiler to rest before anything is measured: until it
+// has compiled the hot functions of a step (about 150 steps in), its compilations fault in fresh pages of its own.
+const JIT_WARMUP_STEPS = 150;
+const JIT_WARMUP_BATCH = 4;
+
+/** A training step of the 9-layer network of `kind` (SGD, label smoothing, the model's regularisation) at BATCH or
+ * JIT_WARMUP_BATCH images. */
+function stepFn(kind: LayerKind, useTidy: boolean): { step: (batch?: number) => void; dispose: () => void } {
   ns.manualSeed(0);
   const model = cifar9(kind).to('cpu');
   const opt = new ns.optim.SGD(model.parameters(), { lr: 0.1, momentum: 0.9, weightDecay: 5e-4 });
-  const x = ns.randn([BATCH, 3, 32, 32], { device: 'cpu' });
-  const y = ns.tensor(Int32Array.from({ length: BATCH }, (_, i) => i % 10), [BATCH], { device: 'cpu' });
-  const body = (): void => {
+  const inputs = new Map([BATCH, JIT_WARMUP_BATCH].map((batch) => [batch, [ns.randn([batch, 3, 32, 32], { device: 'cpu' }),
+    ns.tensor(Int32Array.from({ length: batch }, (_, i) => i % 10), [batch], { device: 'cpu' })]]));
+  const body = (batch: number): void => {
+    const [x, y] = inputs.get(batch)!;
     const ce = ns.crossEntropy(model.forward(x), y, { labelSmoothing: 0.01 });
     const reg = model.regularization();
     const loss = reg ? ns.add(ce, reg) : ce;
@@ -79,11 +88,13 @@ function stepFn(kind: LayerKind, useTidy: boolean): { step: () => void; dispose:
     opt.step();
   };
   return {
-    step: useTidy ? () => ns.tidy(body) : body,
+    step: useTidy ? (batch = BATCH) => ns.tidy(() => body(batch)) : (batch = BATCH) => body(batch),
     dispose: () => {
       model.dispose();
-      x.dispose();
-      y.dispose();
+      for (const [x, y] of inputs.values()) {
+        x.dispose();
+        y.dispose();
+      }
     },
   };
 }
@@ -95,6 +106,7 @@ export function run(reps = Number(process.env.NEURAL_SIMILARITY_BENCH_REPS ?? 5)
   const results: Record<string, unknown>[] = [];
   for (const kind of KINDS) {
     const { step, dispose } = stepFn(kind, true);
+    for (let i = 0; i < JIT_WARMUP_STEPS; i++) step(JIT_WARMUP_BATCH);
     for (let i = 0; i < 2; i++) step();
     const faults0 = process.resourceUsage().minorPageFault, byThread0 = threadFaults();
     const fresh0 = ns.memory().cpu.freshAllocations;
@@ -114,7 +126,8 @@ export function run(reps = Number(process.env.NEURAL_SIMILARITY_BENCH_REPS ?? 5)
     } catch (err) {
       console.error(`PyTorch peer failed for ${kind}: ${(err as Error).message.split('\n').slice(-2).join(' ')}`);
     }
-    results.push({ kind, batch: BATCH, threads, ours: timing, torch, faultsPerStep, faultsByThread, freshAllocationsPerStep: freshPerStep });
+    results.push({ kind, batch: BATCH, threads, ours: timing, torch, faultsPerStep, faultsByThread, freshAllocationsPerStep: freshPerStep,
+      warmup: { jitSteps: JIT_WARMUP_STEPS, jitBatch: JIT_WARMUP_BATCH, steps: 2 } });
     const split = faultsByThread ? ` (${[faultsByThread.main, faultsByThread.kernels, faultsByThread.engine].map((f) => f.toFixed(0)).join(' / ')})` : '';
     rows.push([kind, timing.median * 1e3, Math.round(BATCH / timing.median), `${faultsPerStep.toFixed(0)}${split}`, freshPerStep,
       torch ? torch.median * 1e3 : '—', torch?.minorFaultsPerRep !== undefined ? torch.minorFaultsPerRep : '—',

@@ -9,6 +9,8 @@ interface PoolCase { x: number[]; k: ref.Pair; opts: ref.PoolAttrs }
 // PyTorch's rule that drops a last window starting in the padding).
 const POOL: PoolCase[] = [
   { x: [2, 3, 6, 6], k: 2, opts: {} },
+  { x: [1, 2, 7, 5], k: 2, opts: {} },
+  { x: [1, 2, 5, 6], k: 2, opts: { ceilMode: true } },
   { x: [1, 2, 7, 7], k: 3, opts: { stride: 2, padding: 1 } },
   { x: [2, 2, 7, 6], k: [3, 2], opts: { stride: [2, 1], padding: [1, 0] } },
   { x: [1, 2, 6, 6], k: 3, opts: { stride: 2, ceilMode: true } },
@@ -37,6 +39,23 @@ describe('pooling: forward', () => {
     expect(ns.maxPool2d(ns.ones([1, 1, 6, 6]), 3, { stride: 2 }).shape).toEqual([1, 1, 2, 2]);
     expect(ns.maxPool2d(ns.ones([1, 1, 6, 6]), 3, { stride: 2, ceilMode: true }).shape).toEqual([1, 1, 3, 3]);
     expect(ns.avgPool2d(ns.ones([1, 1, 8, 8]), 3, { stride: 3, padding: 1, ceilMode: true }).shape).toEqual([1, 1, 3, 3]);
+  });
+  test('max pooling: a NaN wins its window and ties go to the first maximum (2×2 fast path and general windows)', () => {
+    const plane = [1, 3, NaN, 0, 3, 2, 5, 1, -Infinity, -Infinity, 4, 4, -Infinity, -Infinity, 4, 9];
+    // The same plane with a last row and column of -∞ and ceil mode: 3×3 outputs, through the general loop.
+    const wide = Array.from({ length: 25 }, (_, i) => (i % 5 < 4 && i < 20 ? plane[(i / 5 | 0) * 4 + i % 5] : -Infinity));
+    for (const dtype of FLOAT_DTYPES) {
+      const fast = ns.tensor(plane, [1, 1, 4, 4], { dtype, requiresGrad: true });
+      const general = ns.tensor(wide, [1, 1, 5, 5], { dtype, requiresGrad: true });
+      const yf = ns.maxPool2d(fast, 2), yg = ns.maxPool2d(general, 2, { ceilMode: true });
+      expect(Array.from(yf.dataSync())).toEqual([3, NaN, -Infinity, 9]);
+      expect(Array.from(yg.dataSync())).toEqual([3, NaN, -Infinity, -Infinity, 9, -Infinity, -Infinity, -Infinity, -Infinity]);
+      yf.backward(ns.ones([1, 1, 2, 2], { dtype }));
+      yg.backward(ns.ones([1, 1, 3, 3], { dtype }));
+      const first = [0, 1, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1];  // (0,1) before the tie at (1,0); the NaN; the first -∞
+      expect(Array.from(fast.grad!.dataSync())).toEqual(first);
+      expect(Array.from(general.grad!.dataSync()).filter((_, i) => i % 5 < 4 && i < 20)).toEqual(first);
+    }
   });
   test('max pooling never picks the padding', () => {
     const y = ns.maxPool2d(ns.full([1, 1, 3, 3], -5), 3, { stride: 1, padding: 1 });

@@ -21,11 +21,44 @@ inline Window window(const ns_pool2d_desc& d, int64_t oh, int64_t ow) {
                 (he - hs) * (we - ws)};
 }
 
+// Scans one window element in order: the first maximum wins, and a NaN wins and ends the scan (returns false).
+template <class T>
+inline bool scan(T v, int64_t index, T* best, int64_t* at) {
+  if (v > *best || v != v) {
+    *best = v;
+    *at = index;
+  }
+  return v == v;
+}
+
+// 2×2 windows with stride 2 and no padding (the common pooling layer), every one inside the plane.
+template <class T>
+void max_pool_2x2(const ns_pool2d_desc& d, const T* in, T* out, int32_t* arg) {
+  for (int64_t oh = 0; oh < d.ho; ++oh) {
+    const int64_t r0 = 2 * oh * d.w, r1 = r0 + d.w;
+    for (int64_t ow = 0; ow < d.wo; ++ow) {
+      const int64_t i = r0 + 2 * ow, j = r1 + 2 * ow;
+      T best = -std::numeric_limits<T>::infinity();
+      int64_t at = i;
+      scan(in[i], i, &best, &at) && scan(in[i + 1], i + 1, &best, &at) && scan(in[j], j, &best, &at) &&
+          scan(in[j + 1], j + 1, &best, &at);
+      out[oh * d.wo + ow] = best;
+      arg[oh * d.wo + ow] = static_cast<int32_t>(at);
+    }
+  }
+}
+
 template <class T>
 void max_pool(const ns_pool2d_desc& d, const T* x, T* y, int32_t* argmax) {
+  const bool two_by_two = d.kh == 2 && d.kw == 2 && d.stride_h == 2 && d.stride_w == 2 && d.pad_h == 0 &&
+                          d.pad_w == 0 && 2 * d.ho <= d.h && 2 * d.wo <= d.w;
   parallel_for(d.n * d.c, 1, [&](int64_t b, int64_t e) {
     for (int64_t pl = b; pl < e; ++pl) {
       const T* in = x + pl * d.h * d.w;
+      if (two_by_two) {
+        max_pool_2x2(d, in, y + pl * d.ho * d.wo, argmax + pl * d.ho * d.wo);
+        continue;
+      }
       for (int64_t oh = 0; oh < d.ho; ++oh)
         for (int64_t ow = 0; ow < d.wo; ++ow) {
           const Window win = window(d, oh, ow);
@@ -33,15 +66,11 @@ void max_pool(const ns_pool2d_desc& d, const T* x, T* y, int32_t* argmax) {
           int64_t at = win.h0 * d.w + win.w0;
           bool nan = false;  // a NaN wins and ends the scan
           for (int64_t ih = win.h0; ih < win.h1 && !nan; ++ih)
-            for (int64_t iw = win.w0; iw < win.w1; ++iw) {
-              const T v = in[ih * d.w + iw];
-              if (v > best || v != v) {
-                best = v;
-                at = ih * d.w + iw;
-                nan = v != v;
-                if (nan) break;
+            for (int64_t iw = win.w0; iw < win.w1; ++iw)
+              if (!scan(in[ih * d.w + iw], ih * d.w + iw, &best, &at)) {
+                nan = true;
+                break;
               }
-            }
           const int64_t o = (pl * d.ho + oh) * d.wo + ow;
           y[o] = best;
           argmax[o] = static_cast<int32_t>(at);
