@@ -98,12 +98,15 @@ const ns_kernels* backend_of(int device) {
   return device == NS_CUDA ? cuda : nullptr;
 }
 
+// What a freed buffer's handle reads as: `free` keeps the handle's tag but removes its wrap (see entry_free).
+BufferState freed_buffer{nullptr, 0, NS_FLOAT32, 0, nullptr, true};
+
 BufferState* unwrap_buffer(Napi::Env env, Napi::Value value) {
   if (!value.IsObject() || value.IsFunction()) return nullptr;
   bool tagged = false;
   if (napi_check_object_type_tag(env, value, &kBufferTag, &tagged) != napi_ok || !tagged) return nullptr;
   void* data = nullptr;
-  if (napi_unwrap(env, value, &data) != napi_ok) return nullptr;
+  if (napi_unwrap(env, value, &data) != napi_ok || !data) return &freed_buffer;
   return static_cast<BufferState*>(data);
 }
 
@@ -135,9 +138,14 @@ Napi::Value entry_alloc(const Call& c) {
   return handle;
 }
 
-// free(buffer): returns the block now (idempotent through the freed flag checked by parsing).
+// free(buffer): returns the block now, and removes the handle's wrap with its finalizer, so that the garbage
+// collector has no callback left to run for it (a training step frees hundreds of buffers; pending finalizers
+// would grow the engine's own lists at every collection). The handle keeps its tag and reads as freed_buffer.
 Napi::Value entry_free(const Call& c) {
-  release(c.env(), c.array(0).state);
+  BufferState* state = c.array(0).state;
+  release(c.env(), state);
+  void* data = nullptr;
+  if (napi_remove_wrap(c.env(), c.object(0), &data) == napi_ok && data == state) delete state;
   return c.env().Undefined();
 }
 
