@@ -4,13 +4,14 @@
  * threads when python3 imports torch (for the dynamic form, PyTorch's best formulation: torchvision's
  * deform_conv2d with zero offsets and the predicted mask is the same maths). Also: images per second; minor page
  * faults per step after warm-up (process.resourceUsage; the warm-up includes JIT_WARMUP_STEPS tiny steps, so that
- * the JS engine's compiler has done its work), split by thread (the JS thread, the kernels' workers, the
- * JS engine's helper threads), beside the CPU allocator's fresh allocations per step and PyTorch's faults per step;
+ * the JS engine's compiler has done its work), counted over FAULT_STEPS steps after the timed ones, with how many
+ * steps had none and the split by thread (the JS thread, the kernels' workers, the JS engine's helper threads),
+ * beside the CPU allocator's fresh allocations per step and PyTorch's faults per step;
  * and the memory a loop without tidy holds against one with tidy. Prints tables; writes train.json.
  */
 import * as ns from '../lib';
 import { cifar9, LayerKind } from '../lib/models';
-import { runTorch, printTable, threadFaults, timeSideBySide, writeResults, Timing } from './util';
+import { runTorch, printTable, threadFaults, timeSideBySide, writeResults, ThreadFaults, Timing } from './util';
 
 const BATCH = 128;
 const KINDS: LayerKind[] = ['plain', 'static-spatial', 'dynamic-diagonal'];
@@ -99,6 +100,36 @@ function stepFn(kind: LayerKind, useTidy: boolean): { step: (batch?: number) => 
   };
 }
 
+// Steps whose page faults are counted, after the timed ones (reading /proc per step stays out of the timing).
+const FAULT_STEPS = 12;
+
+interface FaultCount {
+  steps: number;
+  perStep: number;
+  stepsWithout: number;
+  byThread: ThreadFaults | null;
+  freshAllocationsPerStep: number;
+}
+
+/** Minor page faults of `n` steps: per step on average, by thread group, how many steps had none; and the CPU
+ * allocator's fresh allocations per step. */
+function countFaults(step: () => void, n: number): FaultCount {
+  const before = threadFaults(), fresh0 = ns.memory().cpu.freshAllocations;
+  let total = 0, stepsWithout = 0;
+  for (let i = 0; i < n; i++) {
+    const f0 = process.resourceUsage().minorPageFault;
+    step();
+    const f = process.resourceUsage().minorPageFault - f0;
+    total += f;
+    if (f === 0) stepsWithout++;
+  }
+  const after = threadFaults();
+  const byThread = before && after ? {
+    main: (after.main - before.main) / n, kernels: (after.kernels - before.kernels) / n, engine: (after.engine - before.engine) / n,
+  } : null;
+  return { steps: n, perStep: total / n, stepsWithout, byThread, freshAllocationsPerStep: (ns.memory().cpu.freshAllocations - fresh0) / n };
+}
+
 /** Runs the benchmark, prints the tables and writes train.json. */
 export function run(reps = Number(process.env.NEURAL_SIMILARITY_BENCH_REPS ?? 5)): void {
   const threads = ns.getNumThreads();
@@ -108,17 +139,8 @@ export function run(reps = Number(process.env.NEURAL_SIMILARITY_BENCH_REPS ?? 5)
     const { step, dispose } = stepFn(kind, true);
     for (let i = 0; i < JIT_WARMUP_STEPS; i++) step(JIT_WARMUP_BATCH);
     for (let i = 0; i < 2; i++) step();
-    const faults0 = process.resourceUsage().minorPageFault, byThread0 = threadFaults();
-    const fresh0 = ns.memory().cpu.freshAllocations;
     const timing: Timing = timeSideBySide({ step }, { warmup: 0, minReps: reps, minSeconds: 0 }).step;
-    const faultsPerStep = (process.resourceUsage().minorPageFault - faults0) / timing.reps;
-    const freshPerStep = (ns.memory().cpu.freshAllocations - fresh0) / timing.reps;
-    const byThread1 = threadFaults();
-    const faultsByThread = byThread0 && byThread1 ? {
-      main: (byThread1.main - byThread0.main) / timing.reps,
-      kernels: (byThread1.kernels - byThread0.kernels) / timing.reps,
-      engine: (byThread1.engine - byThread0.engine) / timing.reps,
-    } : null;
+    const faults = countFaults(step, Math.max(reps, FAULT_STEPS));
     dispose();
     let torch: Timing | null = null;
     try {
@@ -126,16 +148,18 @@ export function run(reps = Number(process.env.NEURAL_SIMILARITY_BENCH_REPS ?? 5)
     } catch (err) {
       console.error(`PyTorch peer failed for ${kind}: ${(err as Error).message.split('\n').slice(-2).join(' ')}`);
     }
-    results.push({ kind, batch: BATCH, threads, ours: timing, torch, faultsPerStep, faultsByThread, freshAllocationsPerStep: freshPerStep,
+    results.push({ kind, batch: BATCH, threads, ours: timing, torch, faults,
       warmup: { jitSteps: JIT_WARMUP_STEPS, jitBatch: JIT_WARMUP_BATCH, steps: 2 } });
-    const split = faultsByThread ? ` (${[faultsByThread.main, faultsByThread.kernels, faultsByThread.engine].map((f) => f.toFixed(0)).join(' / ')})` : '';
-    rows.push([kind, timing.median * 1e3, Math.round(BATCH / timing.median), `${faultsPerStep.toFixed(0)}${split}`, freshPerStep,
+    const { byThread: t } = faults;
+    const split = t ? ` (${[t.main, t.kernels, t.engine].map((f) => f.toFixed(1)).join(' / ')})` : '';
+    rows.push([kind, timing.median * 1e3, Math.round(BATCH / timing.median), `${faults.perStep.toFixed(1)}${split}`,
+      `${faults.stepsWithout} of ${faults.steps}`, faults.freshAllocationsPerStep,
       torch ? torch.median * 1e3 : '—', torch?.minorFaultsPerRep !== undefined ? torch.minorFaultsPerRep : '—',
       torch ? (timing.median / torch.median).toFixed(2) : '—']);
   }
   printTable(`9-layer CIFAR network, training steps at batch ${BATCH}, ${threads} threads (median of ${reps})`,
-    ['layers', 'ms/step', 'images/s', 'faults/step (JS / kernels / engine threads)', 'fresh allocs/step', 'torch ms/step',
-      'torch faults/step', 'ours/torch'], rows);
+    ['layers', 'ms/step', 'images/s', 'faults/step (JS / kernels / engine threads)', 'steps without faults', 'fresh allocs/step',
+      'torch ms/step', 'torch faults/step', 'ours/torch'], rows);
 
   // Memory held by a loop without tidy against one with tidy (plain network, same steps): the CPU allocator's
   // bytes in use plus cached (a tidy loop's step buffers wait in the cache; an untidy loop's in unreachable tensors).
