@@ -343,6 +343,7 @@ function call(entry, kind, label, args) {
   const r = { entry, kind, label };
   try {
     const value = native[entry](...args);
+    if (require('util').types.isNativeError(value)) throw value;  // entry points return their errors; the library's loader throws them
     if (value instanceof Promise) value.catch(() => {});
     r.outcome = 'returned';
   } catch (e) {

@@ -4,6 +4,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
+import { isNativeError } from 'util/types';
 import type { NativeEntryPoints } from './native.generated';
 
 /** One argument of an entry point, as the addon describes it. */
@@ -35,7 +36,18 @@ function load(): NativeBinding {
   // node-gyp-build picks prebuilds/<platform>-<arch>/ first, then build/Release (node-gyp or cmake-js).
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const nodeGypBuild = require('node-gyp-build') as (dir: string) => NativeBinding;
-  return nodeGypBuild(packageRoot);
+  const addon = nodeGypBuild(packageRoot);
+  // An entry point that fails returns its Error rather than throwing it (why: native/binding/binding.cc); thrown here.
+  const binding: Record<string, unknown> = { ...addon };
+  for (const name of Object.keys(addon.entryPoints)) {
+    const entry = (addon as unknown as Record<string, (...args: unknown[]) => unknown>)[name];
+    binding[name] = (...args: unknown[]): unknown => {
+      const result = entry(...args);
+      if (isNativeError(result)) throw result;  // (made in the addon's realm: instanceof Error may not see it)
+      return result;
+    };
+  }
+  return binding as unknown as NativeBinding;
 }
 
 /** The loaded addon. */

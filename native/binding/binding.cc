@@ -1,6 +1,12 @@
 // The N-API module: one JavaScript function per entry of entry_points.def (each parses its arguments against
 // the table's kinds, then runs its handler), the table itself as `entryPoints` (what the garbage test walks),
 // the codes of kernels.h's enumerations as `enums`, and the runtime entry points.
+//
+// An entry point that fails *returns* its Error (TypeError, RangeError, Error) and the library's loader
+// (lib/backend/native.ts) throws it. Thrown from here, Node-API would keep the exception pending while it rethrows
+// it; a garbage collection inside that rethrow runs our buffer finalizers (synchronous, NAPI_EXPERIMENTAL), and
+// Node 20 takes the pending exception for one the finalizer raised and aborts the process (SIGTRAP, "Check failed:
+// AllowJavascriptExecution::IsAllowed"): seen in the garbage test whenever a collection fell on a throw.
 #include <napi.h>
 
 #include <string>
@@ -178,8 +184,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
                             env,
                             [](const Napi::CallbackInfo& info) -> Napi::Value {
                               const Entry* entry = static_cast<const Entry*>(info.Data());
-                              Call call(info, entry->name, entry->spec);
-                              return entry->handler(call);
+                              try {
+                                Call call(info, entry->name, entry->spec);
+                                return entry->handler(call);
+                              } catch (const Napi::Error& e) {
+                                return e.Value();  // returned, not thrown: see the header
+                              }
                             },
                             e.name, const_cast<Entry*>(&e)));
   }
