@@ -2,8 +2,9 @@
 // stdout, what each call did. Which entry points exist and the kind of each argument come from the addon's own
 // table (native.entryPoints, made from native/binding/entry_points.def); this file adds a factory of valid
 // arguments per entry point and the semantic garbage (argument lists whose parts are each valid but do not fit
-// together). Run as `node --expose-gc test/binding-garbage.js [binary]`; a crash kills only this process (the
-// parent sees the signal and the last case, written to stderr).
+// together). An entry point that fails returns its Error (native/binding/binding.cc says why); as the library's
+// loader does, a returned Error counts as thrown. Run as `node --expose-gc test/binding-garbage.js [binary]`; a
+// crash kills only this process (the parent sees the signal and the last case, written to stderr).
 'use strict';
 const path = require('path');
 
