@@ -352,7 +352,6 @@ __attribute__((target("avx2,fma"))) void pack_patches_avx2(float* dst, const flo
     const int64_t taps_per_batch = std::max<int64_t>(1, kMaxRecipes / nchunks);
     for (int64_t t0 = 0; t0 < G.taps; t0 += taps_per_batch) {
       const int64_t t1 = std::min(G.taps, t0 + taps_per_batch);
-      bool all_loads = true;
       for (int64_t tap = t0; tap < t1; ++tap) {
         const int64_t di = (tap / d.kw) * d.dil_h - d.pad_h, dj = (tap % d.kw) * d.dil_w - d.pad_w;
         const int32_t doff = static_cast<int32_t>(di * d.w + dj);
@@ -379,7 +378,6 @@ __attribute__((target("avx2,fma"))) void pack_patches_avx2(float* dst, const flo
           } else {
             off[r] = doff;
             gather[r] = true;
-            all_loads = false;
           }
         }
       }
@@ -394,16 +392,14 @@ __attribute__((target("avx2,fma"))) void pack_patches_avx2(float* dst, const flo
             for (int64_t v = 0; v < per_panel; ++v) {
               const int64_t k = r + v;
               __m256 val;
-              if (mask[k] == 0xff && (all_loads || !gather[k])) {
-                val = _mm256_loadu_ps(src + off[k]);
-              } else if (!mask[k]) {
-                val = _mm256_setzero_ps();
-              } else if (all_loads || !gather[k]) {
-                val = _mm256_maskload_ps(src + off[k], lanes_of(mask[k]));
-              } else {
+              if (gather[k]) {
                 const __m256i idx = _mm256_add_epi32(_mm256_load_si256(reinterpret_cast<const __m256i*>(base + q + 8 * v)),
                                                      _mm256_set1_epi32(off[k]));
                 val = _mm256_mask_i32gather_ps(_mm256_setzero_ps(), src, idx, _mm256_castsi256_ps(lanes_of(mask[k])), 4);
+              } else if (mask[k] == 0xff) {
+                val = _mm256_loadu_ps(src + off[k]);
+              } else {
+                val = mask[k] ? _mm256_maskload_ps(src + off[k], lanes_of(mask[k])) : _mm256_setzero_ps();
               }
               _mm256_storeu_ps(out + 8 * v, val);
             }
@@ -468,7 +464,7 @@ void pack_patches(T* dst, const T* x, const Geometry& G, int64_t g, int64_t r0, 
   if constexpr (std::is_same_v<T, float>) {
     if (gemm::avx512_f32() && width % 16 == 0 && fits_int32(G))
       return pack_patches_avx512(dst, x, G, g, r0, rc, c0, cc, width);
-    if (gemm::kernel_f32().level == gemm::Isa::avx2 && width % 8 == 0 && fits_int32(G))
+    if (gemm::avx2_f32() && width % 8 == 0 && fits_int32(G))
       return pack_patches_avx2(dst, x, G, g, r0, rc, c0, cc, width);
   }
 #endif

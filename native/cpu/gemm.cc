@@ -365,7 +365,7 @@ void transpose_sum(T* dst, int64_t ldd, const T* src, int64_t lds, int64_t parts
 #if defined(__x86_64__) || defined(_M_X64)
   if constexpr (std::is_same_v<T, float>) {
     if (avx512_f32()) return transpose_sum_avx512(dst, ldd, src, lds, parts, part_stride, rows, cols);
-    if (kernel_f32().level == Isa::avx2) return transpose_sum_avx2(dst, ldd, src, lds, parts, part_stride, rows, cols);
+    if (avx2_f32()) return transpose_sum_avx2(dst, ldd, src, lds, parts, part_stride, rows, cols);
   }
 #endif
   transpose_sum_portable(dst, ldd, src, lds, parts, part_stride, rows, cols);

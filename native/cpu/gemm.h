@@ -74,6 +74,8 @@ inline const MicroKernel<double>& kernel<double>() { return kernel_f64(); }
 
 // Whether float32 work runs its AVX-512 code (the GEMM's choice, so NEURAL_SIMILARITY_ISA caps it too).
 inline bool avx512_f32() { return kernel_f32().level == Isa::avx512; }
+// Whether float32 work runs its AVX2 code (likewise).
+inline bool avx2_f32() { return kernel_f32().level == Isa::avx2; }
 
 inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 

@@ -13,13 +13,13 @@ namespace {
 // shape alone, so the result is the same on every run.
 constexpr int kLanes = 8;
 
-// Adds f(k) for k < len into the lanes s.
+// Calls add(k, k % kLanes) for k < len: the body adds element k's terms into lane k % kLanes of its sums.
 template <class F>
-inline void add_lanes(double* __restrict s, int64_t len, F&& f) {
+inline void for_lanes(int64_t len, F&& add) {
   int64_t k = 0;
   for (; k + kLanes <= len; k += kLanes)
-    for (int l = 0; l < kLanes; ++l) s[l] += f(k + l);
-  for (int l = 0; k < len; ++k, ++l) s[l] += f(k);
+    for (int l = 0; l < kLanes; ++l) add(k + l, l);
+  for (int l = 0; k < len; ++k, ++l) add(k, l);
 }
 
 inline double total(const double* s) {
@@ -37,15 +37,15 @@ void forward(int64_t n, int64_t c, int64_t hw, const T* x, const T* gamma, const
       double lanes[kLanes] = {};
       for (int64_t i = 0; i < n; ++i) {
         const T* p = x + (i * c + ch) * hw;
-        add_lanes(lanes, hw, [&](int64_t k) { return static_cast<double>(p[k]); });
+        for_lanes(hw, [&](int64_t k, int l) { lanes[l] += p[k]; });
       }
       const double mu = total(lanes) / count;
       double sq_lanes[kLanes] = {};
       for (int64_t i = 0; i < n; ++i) {
         const T* p = x + (i * c + ch) * hw;
-        add_lanes(sq_lanes, hw, [&](int64_t k) {
+        for_lanes(hw, [&](int64_t k, int l) {
           const double dev = p[k] - mu;
-          return dev * dev;
+          sq_lanes[l] += dev * dev;
         });
       }
       const double sq = total(sq_lanes);
@@ -81,8 +81,10 @@ void backward(int64_t n, int64_t c, int64_t hw, const T* x, const T* dy, const T
       for (int64_t i = 0; i < n; ++i) {
         const T* p = x + (i * c + ch) * hw;
         const T* g = dy + (i * c + ch) * hw;
-        add_lanes(dy_lanes, hw, [&](int64_t k) { return static_cast<double>(g[k]); });
-        add_lanes(dy_xhat_lanes, hw, [&](int64_t k) { return g[k] * ((p[k] - mu) * inv); });
+        for_lanes(hw, [&](int64_t k, int l) {
+          dy_lanes[l] += g[k];
+          dy_xhat_lanes[l] += g[k] * ((p[k] - mu) * inv);
+        });
       }
       const double sum_dy = total(dy_lanes), sum_dy_xhat = total(dy_xhat_lanes);
       if (dgamma) dgamma[ch] = static_cast<T>(sum_dy_xhat);
